@@ -1,0 +1,34 @@
+"""Event-time buckets: the minute and the UTC day an order belongs to, from its own timestamp in ms."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+
+
+def minute_start(ts_ms: int) -> int:
+    """Start of the minute containing ts_ms (floor, so negative times bucket correctly too)."""
+    return ts_ms - ts_ms % MINUTE_MS
+
+
+def day_start(ts_ms: int) -> int:
+    return ts_ms - ts_ms % DAY_MS
+
+
+def day_of(ts_ms: int) -> str:
+    """The UTC day as YYYY-MM-DD."""
+    return datetime.fromtimestamp(day_start(ts_ms) / 1000, UTC).date().isoformat()
+
+
+def parse_day(text: str) -> tuple[int, int]:
+    """[start_ms, end_ms) of a YYYY-MM-DD UTC day. Raises ValueError with a readable message."""
+    try:
+        d = date.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"not a day in YYYY-MM-DD form: {text!r}") from None
+    if len(text) != 10:
+        raise ValueError(f"not a day in YYYY-MM-DD form: {text!r}")
+    start = int(datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp() * 1000)
+    return start, start + DAY_MS
