@@ -1,0 +1,1 @@
+"""salesdash web app: serves the dashboard page and pushes live totals over websockets."""

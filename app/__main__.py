@@ -1,0 +1,36 @@
+"""`python -m app`: serve the dashboard with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (try: python -m app --help)\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _Parser(prog="python -m app", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                     description="Serve the salesdash page, /api/snapshot and the /ws live feed. "
+                                 "Kafka settings come from KAFKA_BOOTSTRAP and friends (see README).")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be 1..65535, got {args.port}")
+
+    import uvicorn
+
+    from app.main import create_app
+
+    print(f"salesdash: serving http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(), host=args.host, port=args.port, ws="websockets",
+                log_level=args.log_level, lifespan="on")
+
+
+if __name__ == "__main__":
+    main()

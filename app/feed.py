@@ -1,0 +1,79 @@
+"""The app's one aggregates consumer: reads every checkpoint from the beginning, then follows the topic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from app.view import SalesView
+from stream.config import Settings
+from stream.kafka import client_config
+
+log = logging.getLogger("salesdash.app")
+
+
+class AggregatesFeed:
+    def __init__(self, settings: Settings, view: SalesView) -> None:
+        self.settings = settings
+        self.view = view
+        self.caught_up = asyncio.Event()  # the whole log, as of start-up, is folded in
+        self.kafka_ok = False
+        self.last_poll_ms = 0
+        self._consumer = Consumer(client_config(settings, **{
+            # Private reader: every app process folds the whole topic; it never commits offsets.
+            "group.id": f"salesdash-app-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "log_level": 3,
+        }))
+
+    async def run(self) -> None:
+        try:
+            await self._assign()
+            ends = await asyncio.to_thread(self._high_watermarks)
+            while True:
+                messages = await asyncio.to_thread(self._consumer.consume, 2000, 0.25)
+                self.last_poll_ms = int(time.time() * 1000)
+                self.kafka_ok = True
+                for message in messages:
+                    if message.error() is not None:
+                        if message.error().code() != KafkaError._PARTITION_EOF:
+                            log.warning("aggregates consumer: %s", message.error())
+                        continue
+                    value = message.value()
+                    if value is not None:
+                        try:
+                            self.view.apply(value)
+                        except (ValueError, KeyError, TypeError) as exc:
+                            log.error("skipping unreadable checkpoint at %s/%s: %s",
+                                      message.partition(), message.offset(), exc)
+                    end = ends.get(message.partition())
+                    if end is not None and message.offset() + 1 >= end:
+                        del ends[message.partition()]
+                if not self.caught_up.is_set() and not ends:
+                    self.caught_up.set()
+        finally:
+            await asyncio.to_thread(self._consumer.close)
+
+    async def _assign(self) -> None:
+        topic = self.settings.aggregates_topic
+        while True:
+            metadata = await asyncio.to_thread(self._consumer.list_topics, topic, 10)
+            partitions = metadata.topics.get(topic)
+            if partitions is not None and partitions.error is None and partitions.partitions:
+                self._consumer.assign([TopicPartition(topic, p, -2) for p in partitions.partitions])
+                return
+            log.info("waiting for topic %s (start the worker: python -m stream)", topic)
+            await asyncio.sleep(1.0)
+
+    def _high_watermarks(self) -> dict[int, int]:
+        ends = {}
+        for tp in self._consumer.assignment():
+            low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+            if high > low:
+                ends[tp.partition] = high
+        return ends
