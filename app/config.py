@@ -11,9 +11,17 @@ from stream import config as stream_config
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _float(name: str, default: str) -> float:
+    raw = os.environ.get(name) or default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"error: {name} must be a number, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class AppSettings:
     kafka: stream_config.Settings = field(default_factory=stream_config.load)
-    static_dir: Path = field(default_factory=lambda: Path(os.environ.get("STATIC_DIR", ROOT / "static")))
-    push_hz: float = field(default_factory=lambda: float(os.environ.get("PUSH_HZ", "4")))
-    stall_timeout_s: float = field(default_factory=lambda: float(os.environ.get("VIEWER_STALL_TIMEOUT_S", "10")))
+    static_dir: Path = field(default_factory=lambda: Path(os.environ.get("STATIC_DIR") or ROOT / "static"))
+    push_hz: float = field(default_factory=lambda: _float("PUSH_HZ", "4"))
+    stall_timeout_s: float = field(default_factory=lambda: _float("VIEWER_STALL_TIMEOUT_S", "10"))

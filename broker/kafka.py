@@ -68,10 +68,11 @@ def fetch_jars() -> Path:
     if shutil.which("mvn") is None:
         raise BrokerError("Maven (mvn) is not on PATH: install Maven 3.8+ and Java 17+ to run the broker")
     shutil.rmtree(LIB, ignore_errors=True)
-    subprocess.run(
+    result = subprocess.run(
         ["mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={LIB}"],
-        check=True,
     )
+    if result.returncode != 0:
+        raise BrokerError(f"Maven could not fetch Kafka {kafka_version()} (exit {result.returncode})")
     marker.touch()
     return LIB
 
@@ -151,7 +152,7 @@ class Broker:
                 except Exception:
                     pass
             time.sleep(0.2)
-        raise BrokerError(f"Kafka did not answer on {self.bootstrap} within {timeout:.0f}s; see {self.log_path}")
+        raise BrokerError(f"Kafka did not answer on {self.bootstrap} in {timeout:.0f}s; see {self.log_path}")
 
     def stop(self, timeout: float = 30.0) -> None:
         if self.process is None or self.process.poll() is not None:

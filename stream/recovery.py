@@ -23,7 +23,7 @@ def _consumer(settings: Settings) -> Consumer:
 
 def read_range(settings: Settings, topic: str, partition: int, start: int | None,
                end: int | None = None) -> Iterator[tuple[int, bytes | None]]:
-    """(offset, value) of topic/partition from `start` (None: the beginning) up to `end` or the current end."""
+    """(offset, value) of topic/partition from `start` (None: the beginning) to `end` (None: current end)."""
     consumer = _consumer(settings)
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)

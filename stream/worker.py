@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -46,6 +48,7 @@ app = faust.App(
     key_serializer="raw",
     topic_partitions=settings.orders_partitions,
     web_enabled=False,
+    datadir=os.environ.get("FAUST_DATADIR") or Path(__file__).resolve().parent.parent / "var" / "faust",
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=settings.session_timeout_s,
     broker_heartbeat_interval=max(1, settings.session_timeout_s // 4),

@@ -1,0 +1,44 @@
+# The developer interface: every target installs what it needs first. CI runs `make test` (.ci/run).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test check lint format install jars chromium broker bench clean
+
+demo: install jars  ## run Kafka + worker + app + load locally; prints the URL; Ctrl-C stops all
+	$(BIN)/python scripts/demo.py
+
+test: install jars chromium  ## everything: lint, unit, integration on a real broker, browser
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: install  ## fast: lint and the pure unit tests only
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not kafka and not browser" $(PYTEST_ARGS)
+
+broker: install jars  ## just a broker on 127.0.0.1:9092 (data in var/kafka) until Ctrl-C
+	$(BIN)/python -m broker run
+
+install: $(INSTALLED)
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+jars: install
+	$(BIN)/python -m broker fetch
+
+# The browser tests drive Debian's chromium (a downloaded browser build cannot be fetched here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests ..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+format: install
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var broker/lib test-artifacts .pytest_cache .ruff_cache

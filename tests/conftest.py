@@ -1,0 +1,134 @@
+"""Shared fixtures: one real Kafka broker per test session, fresh topics and groups per test, and the
+salesdash processes run as a user would run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from broker import Broker, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    broker = Broker(tmp_path_factory.mktemp("kafka"), port=free_port(), heap="512m")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def env(kafka: Broker, tmp_path: Path) -> dict[str, str]:
+    """Environment for one test's processes: its own topics and consumer group on the session broker."""
+    run = uuid.uuid4().hex[:8]
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "ORDERS_TOPIC": f"orders-{run}",
+        "AGGREGATES_TOPIC": f"orders-{run}.aggregates",
+        "DLQ_TOPIC": f"orders-{run}.dlq",
+        "ORDERS_PARTITIONS": "4",
+        "STREAM_GROUP": f"salesdash-stream-{run}",
+        "STREAM_SESSION_TIMEOUT_S": "6",
+        "FAUST_DATADIR": str(tmp_path / "faust"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+class Processes:
+    """Starts `python -m <package>` processes; stops every one of them at the end of the test."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.running.append((name, process))
+        return process
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for _, process in reversed(self.running):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for _, process in self.running:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def processes(env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Processes]:
+    procs = Processes(env, tmp_path)
+    yield procs
+    procs.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for name, _ in procs.running:
+            sys.stderr.write(f"\n----- {name} log -----\n{procs.log(name)[-4000:]}\n")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+class App:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/ws"
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10)
+
+
+def wait_until(condition, timeout: float, interval: float = 0.25, message: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll `condition` until it returns something truthy; that value is returned."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = condition()
+            if last:
+                return last
+        except (httpx.HTTPError, OSError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
+
+
+@pytest.fixture
+def stack(processes: Processes) -> App:
+    """Worker and app running against this test's topics (no load: the test sends what it needs)."""
+    port = free_port()
+    processes.start("stream", "-m", "stream")
+    processes.start("app", "-m", "app", "--port", str(port))
+    app = App(port)
+    wait_until(lambda: app.get("/healthz").status_code == 200, 60, message="app /healthz")
+    return app

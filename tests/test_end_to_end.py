@@ -1,0 +1,162 @@
+"""The whole path on a real broker: loadgen → orders → worker → checkpoints → app → HTTP and websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import websockets
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.conftest import App, Processes, wait_until
+from tests.orders import order_event
+
+pytestmark = pytest.mark.kafka
+
+# The README's rate table, restated here so the expected figures do not come from the code under test.
+USD_PER_UNIT = {"USD": ("1", 2), "EUR": ("1.08", 2), "JPY": ("0.0067", 0), "KWD": ("3.25", 3),
+                "GBP": ("1.27", 2)}
+
+
+def usd_cents(amount_minor: int, currency: str) -> int:
+    rate, exponent = USD_PER_UNIT[currency]
+    exact = Decimal(amount_minor) / Decimal(10) ** exponent * Decimal(rate) * 100
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def a_quiet_day_hour() -> int:
+    """10:00 UTC today, or yesterday when it is still early: far from midnight, never in the future."""
+    now = int(time.time() * 1000)
+    today = now - now % 86_400_000
+    return today + 10 * 3_600_000 if now - today > 11 * 3_600_000 else today - 14 * 3_600_000
+
+
+def expected(events: list[dict[str, Any]]) -> tuple[dict[str, int], dict[int, list[int]]]:
+    """Totals and per-minute [orders, gross, refunds], counting each event_id once."""
+    seen: set[str] = set()
+    totals = {"orders": 0, "gross_cents": 0, "refunds_cents": 0}
+    minutes: dict[int, list[int]] = {}
+    for event in events:
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        cents = usd_cents(event["total_minor"], event["currency"])
+        minute = minutes.setdefault(event["occurred_at"] // 60_000 * 60_000, [0, 0, 0])
+        if event["type"] == "order_refunded":
+            totals["refunds_cents"] += cents
+            minute[2] += cents
+        else:
+            totals["orders"] += 1
+            totals["gross_cents"] += cents
+            minute[0] += 1
+            minute[1] += cents
+    totals["net_cents"] = totals["gross_cents"] - totals["refunds_cents"]
+    return totals, minutes
+
+
+def test_orders_sent_by_the_load_generator_reach_the_page_to_the_cent(
+    stack: App, processes: Processes, tmp_path: Path
+) -> None:
+    t0 = a_quiet_day_hour()
+    day = time.strftime("%Y-%m-%d", time.gmtime(t0 / 1000))
+    eur = order_event(currency="EUR", total_minor=4_999, occurred_at=t0 + 5_000, merchant_id="m00002")
+    events = [
+        order_event(currency="USD", total_minor=12_345, occurred_at=t0 + 1_000),
+        eur,
+        order_event(currency="JPY", total_minor=15_800, occurred_at=t0 + 59_999, merchant_id="m00003",
+                    country="JP"),
+        order_event(currency="KWD", total_minor=12_345, occurred_at=t0 + 60_000, merchant_id="m00004",
+                    country="KW"),
+        order_event(currency="GBP", total_minor=50, occurred_at=t0 + 61_000, merchant_id="m00005"),
+        {**eur, "event_id": "refund-of-eur", "type": "order_refunded", "total_minor": 1_999,
+         "occurred_at": t0 + 125_000},
+        eur,  # redelivered: the same event_id again
+        *(order_event(total_minor=100 + i, occurred_at=t0 + 130_000 + i, merchant_id=f"m{i:05d}")
+          for i in range(40)),
+    ]
+    malformed = [b'{"event_id": "broken"', b'{"event_id": "x", "total_minor": -5}']
+    lines = [orjson.dumps(e) for e in events] + malformed
+    path = tmp_path / "orders.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    want_totals, want_minutes = expected(events)
+    assert want_totals["orders"] == 45 and want_totals["refunds_cents"] == 2_159  # the test's own sanity
+
+    sent = processes.run("-m", "loadgen", "send", str(path))
+    assert sent.returncode == 0, sent.stderr
+    assert f"acked {len(lines)}" in sent.stderr
+
+    def snapshot() -> dict[str, Any] | None:
+        body = stack.get(f"/api/snapshot?day={day}").json()
+        return body if body["totals"]["orders"] >= want_totals["orders"] else None
+
+    body = wait_until(snapshot, 60, message="all orders in /api/snapshot")
+    time.sleep(1.0)  # anything counted twice would show up by now
+    body = stack.get(f"/api/snapshot?day={day}").json()
+    assert body["day"] == day
+    assert body["totals"] == want_totals
+    assert {m["start_ms"]: [m["orders"], m["gross_cents"], m["refunds_cents"]]
+            for m in body["minutes"]} == want_minutes
+    assert body["dead_letters"] == {"invalid_json": 1, "missing_field": 1}
+
+    async def first_message() -> dict[str, Any]:
+        async with websockets.connect(f"{stack.ws_url}?day={day}") as ws:
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+    pushed = asyncio.run(first_message())
+    assert pushed["type"] == "snapshot"
+    assert pushed["totals"] == want_totals
+
+    reasons = read_dead_letters(processes.env, 2)
+    assert sorted(reasons) == ["invalid_json", "missing_field"]
+
+
+def read_dead_letters(env: dict[str, str], count: int) -> list[str]:
+    consumer = Consumer({"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "group.id": "dlq-check",
+                         "auto.offset.reset": "earliest"})
+    topic = env["DLQ_TOPIC"]
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    reasons: list[str] = []
+    deadline = time.monotonic() + 20
+    while len(reasons) < count and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is None or message.error():
+            continue
+        headers = dict(message.headers() or [])
+        reasons.append(headers["reason"].decode())
+        assert headers["source"].decode().startswith(env["ORDERS_TOPIC"] + "/")
+    consumer.close()
+    return reasons
+
+
+def test_live_updates_reach_a_connected_viewer(stack: App, processes: Processes) -> None:
+    """A viewer connected before any order arrives sees the load generator's orders as deltas."""
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+
+    async def watch() -> list[dict[str, Any]]:
+        messages = []
+        async with websockets.connect(f"{stack.ws_url}?day={today}") as ws:
+            messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            load = processes.start("loadgen", "-m", "loadgen", "run", "--rate", "100", "--duration", "3")
+            deadline = time.monotonic() + 45
+            while time.monotonic() < deadline:
+                messages.append(json.loads(await asyncio.wait_for(ws.recv(), 30)))
+                if load.poll() is not None and messages[-1]["totals"]["orders"] >= 1:
+                    snapshot = stack.get(f"/api/snapshot?day={today}").json()
+                    if snapshot["totals"] == messages[-1]["totals"] and snapshot["totals"]["orders"] >= 290:
+                        break
+        return messages
+
+    messages = asyncio.run(watch())
+    assert messages[0]["type"] == "snapshot" and messages[0]["totals"]["orders"] == 0
+    assert any(m["type"] == "delta" for m in messages[1:])
+    final = stack.get(f"/api/snapshot?day={today}").json()
+    assert messages[-1]["totals"] == final["totals"]
+    # 300 events at 100/s for 3 s, about 2% of them refunds (which are not orders)
+    assert 280 <= final["totals"]["orders"] <= 300

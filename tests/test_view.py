@@ -1,0 +1,58 @@
+"""The app's view: checkpoints from many partitions folded into one day, with changes tracked for pushes."""
+
+import orjson
+
+from app.view import SalesView
+from stream.ledger import PartitionLedger
+from stream.partition import PartitionState
+from tests.orders import NOON, order_event
+
+NOW = NOON + 60_000
+
+
+def checkpoints(partition: int, *events: dict) -> list[bytes]:
+    state = PartitionState(PartitionLedger(partition), 900_000)
+    out = []
+    for offset, event in enumerate(events):
+        state.apply(offset, orjson.dumps(event), NOW)
+        record = state.checkpoint(NOW)
+        assert record is not None
+        out.append(record.encode())
+    return out
+
+
+def test_partitions_add_up_and_newer_checkpoints_replace_older_ones() -> None:
+    view = SalesView()
+    p0 = checkpoints(0, order_event(total_minor=1000), order_event(total_minor=500))
+    p1 = checkpoints(1, order_event(total_minor=250, type="order_refunded"))
+    for record in (*p0, *p1):
+        assert view.apply(record)
+    snapshot = view.snapshot("2026-11-27")
+    assert snapshot["totals"] == {"orders": 2, "gross_cents": 1500, "refunds_cents": 250, "net_cents": 1250}
+    assert snapshot["minutes"] == [{"start_ms": NOON, "orders": 2, "gross_cents": 1500, "refunds_cents": 250}]
+
+
+def test_a_checkpoint_seen_twice_does_not_double_the_day() -> None:
+    view = SalesView()
+    (record,) = checkpoints(0, order_event(total_minor=1000))
+    assert view.apply(record)
+    assert not view.apply(record)
+    assert view.snapshot("2026-11-27")["totals"]["gross_cents"] == 1000
+
+
+def test_other_days_stay_out_of_a_day() -> None:
+    view = SalesView()
+    for record in checkpoints(0, order_event(total_minor=100), order_event(total_minor=900,
+                                                                          occurred_at=NOON - 86_400_000)):
+        view.apply(record)
+    assert view.snapshot("2026-11-27")["totals"]["gross_cents"] == 100
+    assert view.snapshot("2026-11-26")["totals"]["gross_cents"] == 900
+    assert view.snapshot("2026-11-25")["minutes"] == []
+
+
+def test_changes_are_reported_once_by_day() -> None:
+    view = SalesView()
+    for record in checkpoints(0, order_event(), order_event(occurred_at=NOON + 61_000)):
+        view.apply(record)
+    assert view.take_changes() == {"2026-11-27": [NOON, NOON + 60_000]}
+    assert view.take_changes() == {}
