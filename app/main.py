@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -20,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.config import AppSettings
 from app.feed import AggregatesFeed
+from app.security import SecurityHeaders
 from app.view import SalesView
 from app.viewers import Hub, Viewer
 from stream.windows import day_of, parse_day
@@ -147,4 +149,4 @@ def create_app(settings: AppSettings | None = None) -> Starlette:
         WebSocketRoute("/ws", live),
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])

@@ -49,7 +49,9 @@ def test_broker_retains_forever_and_creates_no_topic_by_itself(kafka: Broker) ->
     assert configs["auto.create.topics.enable"].value == "false"
 
 
-def test_topics_are_created_with_explicit_partition_counts(kafka: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_topics_are_created_with_explicit_partition_counts(
+    kafka: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = uuid.uuid4().hex[:6]
     monkeypatch.setenv("KAFKA_BOOTSTRAP", kafka.bootstrap)
     monkeypatch.setenv("ORDERS_TOPIC", f"orders-{run}")
@@ -59,7 +61,8 @@ def test_topics_are_created_with_explicit_partition_counts(kafka: Broker, monkey
     ensure_topics(settings)
     ensure_topics(settings)  # a second process starting finds them and is content
     topics = AdminClient({"bootstrap.servers": kafka.bootstrap}).list_topics(timeout=10).topics
-    assert {len(topics[name].partitions) for name in (f"orders-{run}", f"aggregates-{run}", f"dlq-{run}")} == {8}
+    names = (f"orders-{run}", f"aggregates-{run}", f"dlq-{run}")
+    assert {len(topics[name].partitions) for name in names} == {8}
 
     monkeypatch.setenv("ORDERS_PARTITIONS", "3")
     with pytest.raises(TopicError, match="has 8 partitions but ORDERS_PARTITIONS is 3"):
