@@ -32,32 +32,42 @@ class AggregatesFeed:
         }))
 
     async def run(self) -> None:
+        """Follow the topic for the life of the app; a Kafka error is logged and the read resumes."""
         try:
-            await self._assign()
-            ends = await asyncio.to_thread(self._high_watermarks)
             while True:
-                messages = await asyncio.to_thread(self._consumer.consume, 2000, 0.25)
-                self.last_poll_ms = int(time.time() * 1000)
-                self.kafka_ok = True
-                for message in messages:
-                    if message.error() is not None:
-                        if message.error().code() != KafkaError._PARTITION_EOF:
-                            log.warning("aggregates consumer: %s", message.error())
-                        continue
-                    value = message.value()
-                    if value is not None:
-                        try:
-                            self.view.apply(value)
-                        except (ValueError, KeyError, TypeError) as exc:
-                            log.error("skipping unreadable checkpoint at %s/%s: %s",
-                                      message.partition(), message.offset(), exc)
-                    end = ends.get(message.partition())
-                    if end is not None and message.offset() + 1 >= end:
-                        del ends[message.partition()]
-                if not self.caught_up.is_set() and not ends:
-                    self.caught_up.set()
+                try:
+                    await self._follow()
+                except Exception as exc:  # KafkaException and friends: the app must outlive them
+                    self.kafka_ok = False
+                    log.error("aggregates consumer failed, retrying in 1s: %s", exc)
+                    await asyncio.sleep(1.0)
         finally:
             await asyncio.to_thread(self._consumer.close)
+
+    async def _follow(self) -> None:
+        await self._assign()
+        ends = await asyncio.to_thread(self._high_watermarks)
+        while True:
+            messages = await asyncio.to_thread(self._consumer.consume, 2000, 0.25)
+            self.last_poll_ms = int(time.time() * 1000)
+            self.kafka_ok = True
+            for message in messages:
+                if message.error() is not None:
+                    if message.error().code() != KafkaError._PARTITION_EOF:
+                        log.warning("aggregates consumer: %s", message.error())
+                    continue
+                value = message.value()
+                if value is not None:
+                    try:
+                        self.view.apply(value)
+                    except (ValueError, KeyError, TypeError) as exc:
+                        log.error("skipping unreadable checkpoint at %s/%s: %s",
+                                  message.partition(), message.offset(), exc)
+                end = ends.get(message.partition())
+                if end is not None and message.offset() + 1 >= end:
+                    del ends[message.partition()]
+            if not self.caught_up.is_set() and not ends:
+                self.caught_up.set()
 
     async def _assign(self) -> None:
         topic = self.settings.aggregates_topic

@@ -123,12 +123,14 @@ class Broker:
         # The cluster id is kept with the data, so a restarted broker keeps its log.
         id_file = self.data_dir / "cluster.id"
         if not id_file.exists():
-            id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
-        subprocess.run(
+            id_file.write_text(_cluster_id())
+        formatted = subprocess.run(
             self._java("kafka.tools.StorageTool", "format", "-t", id_file.read_text().strip(),
                        "-c", str(config), "--ignore-formatted"),
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            capture_output=True, text=True,
         )
+        if formatted.returncode != 0:
+            raise BrokerError(f"formatting {self.data_dir} failed: {formatted.stderr.strip()[-500:]}")
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT,
@@ -175,6 +177,14 @@ class Broker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _cluster_id() -> str:
+    # 22 url-safe base64 characters; one that starts with '-' would be read as an option by StorageTool.
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if candidate[0] != "-":
+            return candidate
 
 
 def _port_open(port: int) -> bool:

@@ -96,14 +96,12 @@ def run(sender: Sender, rate: float, duration: float, seed: int, merchants: int)
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
     last_report = started
-    while not stop:
+    total = int(duration * rate) if duration else None  # --duration 10 --rate 50 sends exactly 500
+    while not stop and (total is None or sender.sent < total):
         now = time.monotonic()
-        elapsed = now - started
-        if duration and elapsed >= duration:
-            break
-        due = int(elapsed * rate) + 1 - sender.sent
-        if duration:
-            due = min(due, int(duration * rate) - sender.sent)
+        due = int((now - started) * rate) + 1 - sender.sent
+        if total is not None:
+            due = min(due, total - sender.sent)
         for _ in range(max(0, due)):
             event = model.next_event(int(time.time() * 1000))
             sender.send(orjson.dumps(event), event["merchant_id"].encode(), event["occurred_at"])

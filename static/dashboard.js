@@ -24,6 +24,7 @@
   };
 
   const pageParams = new URLSearchParams(location.search);
+  const requestedDay = pageParams.get("day") || null;
   const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
   // ---- money: integers all the way, floats only for the chart's display scale ----
@@ -41,6 +42,11 @@
   }
 
   const isInt = Number.isSafeInteger;
+
+  // Plotly reads numbers and Date objects on a date axis as *local* time, so hand it naive UTC strings.
+  function utcString(ms) {
+    return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+  }
 
   // ---- state ----
 
@@ -134,7 +140,7 @@
     for (const start of keys) {
       const m = minutes.get(start);
       const net = m.gross_cents - m.refunds_cents;
-      x.push(start);
+      x.push(utcString(start));
       y.push(net / 100);
       colors.push(net < 0 ? RED : GREEN);
       hover.push(formatCents(net) + " net · " + groupThousands(m.orders) + " orders");
@@ -163,14 +169,13 @@
       bargap: 0,
       showlegend: false,
       hoverlabel: { font: { size: fontSize } },
-      // numeric x on a date axis is read as UTC epoch ms, independent of the viewer's timezone
       xaxis: {
         type: "date",
         tickformat: "%H:%M",
         gridcolor: "#30363d",
         fixedrange: true,
         autorange: !empty,
-        range: empty ? [dayStart, dayStart + 3600000] : undefined,
+        range: empty ? [utcString(dayStart), utcString(dayStart + 3600000)] : undefined,
       },
       yaxis: {
         tickprefix: "$",
@@ -236,7 +241,9 @@
       el.day.textContent = day === null ? "—" : day;
       if (day !== null && /^\d{4}-\d{2}-\d{2}$/.test(day)) el.day.setAttribute("datetime", day);
     }
-    if (isInt(msg.as_of_ms)) asOfMs = msg.as_of_ms;
+    // 0 means the server has no checkpoint yet, which is "unknown", not "56 years old".
+    if (msg.type === "snapshot") asOfMs = null;
+    if (isInt(msg.as_of_ms) && msg.as_of_ms > 0) asOfMs = msg.as_of_ms;
 
     setNet(totals.net_cents);
     setCount(el.orders, totals.orders);
@@ -244,6 +251,22 @@
     setCents(el.refunds, totals.refunds_cents);
     scheduleChart();
     renderFreshness();
+    followMidnight();
+  }
+
+  // Without ?day the server pins a socket to the day that was current when it connected, so once
+  // the server's own clock (as_of_ms) is past midnight UTC, reconnect to get the new day.
+  let rolledTo = null;
+  function followMidnight() {
+    if (requestedDay !== null || asOfMs === null || currentDay === null || !ws) return;
+    const serverDay = new Date(asOfMs).toISOString().slice(0, 10);
+    if (serverDay > currentDay && serverDay !== rolledTo) {
+      rolledTo = serverDay; // once per day, so a server that disagrees cannot cause a reconnect loop
+      const old = ws;
+      ws = null;
+      old.close();
+      connect();
+    }
   }
 
   // ---- connection with jittered exponential backoff ----
@@ -255,8 +278,7 @@
 
   function wsUrl() {
     const q = new URLSearchParams();
-    const day = pageParams.get("day");
-    if (day !== null) q.set("day", day);
+    if (requestedDay !== null) q.set("day", requestedDay);
     withToken(q);
     const qs = q.toString();
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + (qs ? "?" + qs : "");
@@ -358,14 +380,17 @@
     }
   });
   window.addEventListener("online", reconnectNow);
-  window.addEventListener("offline", renderConn);
+  // Treat the OS saying "offline" as a dead socket rather than waiting for TCP to notice.
+  window.addEventListener("offline", () => {
+    if (ws) ws.close();
+    renderConn();
+  });
 
   setInterval(() => {
     renderFreshness();
     renderConn();
   }, TICK_MS);
 
-  const requestedDay = pageParams.get("day");
   if (requestedDay !== null) el.day.textContent = requestedDay;
   connect();
 })();

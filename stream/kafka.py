@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -55,7 +56,7 @@ def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
             except Exception as exc:  # a concurrent process may have created it first
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise TopicError(f"cannot create topic {name}: {exc}") from exc
-        existing = admin.list_topics(timeout=timeout).topics
+        existing = _wait_for_metadata(admin, wanted, timeout)
     for name, partitions in wanted.items():
         have = len(existing[name].partitions)
         if have != partitions:
@@ -63,3 +64,15 @@ def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
                 f"topic {name} has {have} partitions but ORDERS_PARTITIONS is {partitions}; "
                 "set ORDERS_PARTITIONS to match or use fresh topic names"
             )
+
+
+def _wait_for_metadata(admin: AdminClient, wanted: dict[str, int], timeout: float) -> dict[str, Any]:
+    # A created topic shows up in metadata a moment later; until then its partitions are missing.
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        if all(name in topics and topics[name].error is None and topics[name].partitions for name in wanted):
+            return topics
+        if time.monotonic() > deadline:
+            raise TopicError(f"topics {sorted(wanted)} were created but do not show up in metadata")
+        time.sleep(0.1)

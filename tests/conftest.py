@@ -86,8 +86,8 @@ def processes(env: dict[str, str], tmp_path: Path, request: pytest.FixtureReques
     procs = Processes(env, tmp_path)
     yield procs
     procs.stop_all()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
+    reports = (getattr(request.node, f"rep_{when}", None) for when in ("setup", "call"))
+    if any(report is not None and report.failed for report in reports):
         for name, _ in procs.running:
             sys.stderr.write(f"\n----- {name} log -----\n{procs.log(name)[-4000:]}\n")
 
@@ -127,8 +127,9 @@ def wait_until(condition, timeout: float, interval: float = 0.25, message: str =
 def stack(processes: Processes) -> App:
     """Worker and app running against this test's topics (no load: the test sends what it needs)."""
     port = free_port()
-    processes.start("stream", "-m", "stream")
+    worker = processes.start("stream", "-m", "stream")
     processes.start("app", "-m", "app", "--port", str(port))
     app = App(port)
     wait_until(lambda: app.get("/healthz").status_code == 200, 60, message="app /healthz")
+    assert worker.poll() is None, f"the worker exited: {processes.log('stream')[-2000:]}"
     return app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,48 +15,15 @@ from confluent_kafka import Consumer, TopicPartition
 
 from tests.conftest import App, Processes, wait_until
 from tests.orders import order_event
+from tests.truth import by_minute, tally
 
 pytestmark = pytest.mark.kafka
-
-# The README's rate table, restated here so the expected figures do not come from the code under test.
-USD_PER_UNIT = {"USD": ("1", 2), "EUR": ("1.08", 2), "JPY": ("0.0067", 0), "KWD": ("3.25", 3),
-                "GBP": ("1.27", 2)}
-
-
-def usd_cents(amount_minor: int, currency: str) -> int:
-    rate, exponent = USD_PER_UNIT[currency]
-    exact = Decimal(amount_minor) / Decimal(10) ** exponent * Decimal(rate) * 100
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-
 
 def a_quiet_day_hour() -> int:
     """10:00 UTC today, or yesterday when it is still early: far from midnight, never in the future."""
     now = int(time.time() * 1000)
     today = now - now % 86_400_000
     return today + 10 * 3_600_000 if now - today > 11 * 3_600_000 else today - 14 * 3_600_000
-
-
-def expected(events: list[dict[str, Any]]) -> tuple[dict[str, int], dict[int, list[int]]]:
-    """Totals and per-minute [orders, gross, refunds], counting each event_id once."""
-    seen: set[str] = set()
-    totals = {"orders": 0, "gross_cents": 0, "refunds_cents": 0}
-    minutes: dict[int, list[int]] = {}
-    for event in events:
-        if event["event_id"] in seen:
-            continue
-        seen.add(event["event_id"])
-        cents = usd_cents(event["total_minor"], event["currency"])
-        minute = minutes.setdefault(event["occurred_at"] // 60_000 * 60_000, [0, 0, 0])
-        if event["type"] == "order_refunded":
-            totals["refunds_cents"] += cents
-            minute[2] += cents
-        else:
-            totals["orders"] += 1
-            totals["gross_cents"] += cents
-            minute[0] += 1
-            minute[1] += cents
-    totals["net_cents"] = totals["gross_cents"] - totals["refunds_cents"]
-    return totals, minutes
 
 
 def test_orders_sent_by_the_load_generator_reach_the_page_to_the_cent(
@@ -84,7 +50,7 @@ def test_orders_sent_by_the_load_generator_reach_the_page_to_the_cent(
     lines = [orjson.dumps(e) for e in events] + malformed
     path = tmp_path / "orders.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    want_totals, want_minutes = expected(events)
+    want_totals, want_minutes = tally(events)
     assert want_totals["orders"] == 45 and want_totals["refunds_cents"] == 2_159  # the test's own sanity
 
     sent = processes.run("-m", "loadgen", "send", str(path))
@@ -100,8 +66,7 @@ def test_orders_sent_by_the_load_generator_reach_the_page_to_the_cent(
     body = stack.get(f"/api/snapshot?day={day}").json()
     assert body["day"] == day
     assert body["totals"] == want_totals
-    assert {m["start_ms"]: [m["orders"], m["gross_cents"], m["refunds_cents"]]
-            for m in body["minutes"]} == want_minutes
+    assert by_minute(body) == want_minutes
     assert body["dead_letters"] == {"invalid_json": 1, "missing_field": 1}
 
     async def first_message() -> dict[str, Any]:
