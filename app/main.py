@@ -29,6 +29,7 @@ from stream.windows import day_of, parse_day
 log = logging.getLogger("salesdash.app")
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 MAX_CLIENT_FRAME = 4096
+CATCH_UP_WAIT_S = 15.0
 
 
 class State(TypedDict):
@@ -57,11 +58,23 @@ async def plotly_js(request: Request) -> Response:
     return FileResponse(PLOTLY_JS, media_type="text/javascript")
 
 
+async def _caught_up(feed: AggregatesFeed, timeout: float = CATCH_UP_WAIT_S) -> bool:
+    # A restarted app answers with the whole day or not at all: never with a partial fold of the log.
+    try:
+        await asyncio.wait_for(feed.caught_up.wait(), timeout)
+        return True
+    except TimeoutError:
+        return False
+
+
 async def snapshot(request: Request) -> Response:
     try:
         day = _day(request.query_params.get("day"))
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
+    if not await _caught_up(request.state.feed):
+        return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
+                            status_code=503, headers={"Retry-After": "2"})
     return JSONResponse(request.state.view.snapshot(day))
 
 
@@ -73,7 +86,7 @@ async def healthz(request: Request) -> Response:
         "caught_up": feed.caught_up.is_set(),
         "data_age_ms": now - request.state.view.as_of_ms if request.state.view.as_of_ms else None,
     }
-    return JSONResponse(body, status_code=200 if body["kafka"] else 503)
+    return JSONResponse(body, status_code=200 if body["kafka"] and body["caught_up"] else 503)
 
 
 async def live(websocket: WebSocket) -> None:
@@ -85,6 +98,9 @@ async def live(websocket: WebSocket) -> None:
         await websocket.close(code=1008, reason="day must be YYYY-MM-DD")
         return
     await websocket.accept()
+    if not await _caught_up(websocket.state.feed):
+        await websocket.close(code=1013, reason="still loading; try again")
+        return
     viewer = Viewer(day)
     hub.viewers.add(viewer)
 

@@ -148,6 +148,13 @@
     // An empty day gets a sensible first hour instead of Plotly's default axes around 1970.
     const dayStart = /^\d{4}-\d{2}-\d{2}$/.test(currentDay || "") ? Date.parse(currentDay + "T00:00:00Z") : NaN;
     const empty = keys.length === 0 && !Number.isNaN(dayStart);
+    // At least an hour of axis, so a young day's few bars look like minutes, not a wall of colour.
+    let xHi = keys.length ? keys[keys.length - 1] + 60000 : dayStart + 3600000;
+    let xLo = keys.length ? Math.min(keys[0], xHi - 3600000) : dayStart;
+    if (!Number.isNaN(dayStart) && xLo < dayStart) {
+      xLo = dayStart;
+      xHi = Math.max(xHi, dayStart + 3600000);
+    }
     const fontSize = Math.round(Math.min(18, Math.max(12, window.innerWidth / 110)));
     const trace = {
       type: "bar",
@@ -174,8 +181,8 @@
         tickformat: "%H:%M",
         gridcolor: "#30363d",
         fixedrange: true,
-        autorange: !empty,
-        range: empty ? [utcString(dayStart), utcString(dayStart + 3600000)] : undefined,
+        autorange: Number.isNaN(xLo),
+        range: Number.isNaN(xLo) ? undefined : [utcString(xLo), utcString(xHi)],
       },
       yaxis: {
         tickprefix: "$",
