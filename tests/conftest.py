@@ -123,6 +123,15 @@ def wait_until(condition, timeout: float, interval: float = 0.25, message: str =
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last: {last!r}")
 
 
+def settled(app: App, day: str | None = None) -> dict | None:  # type: ignore[type-arg]
+    """The day's snapshot once it has stopped changing for a second and is not empty; else None."""
+    path = "/api/snapshot" + (f"?day={day}" if day else "")
+    first = app.get(path).json()
+    time.sleep(1.0)
+    second = app.get(path).json()
+    return second if first["totals"] == second["totals"] and second["totals"]["orders"] else None
+
+
 @pytest.fixture
 def stack(processes: Processes) -> App:
     """Worker and app running against this test's topics (no load: the test sends what it needs)."""

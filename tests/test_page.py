@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, sync_playwright
 
-from tests.conftest import ROOT, App, Processes, wait_until
+from tests.conftest import ROOT, App, Processes, settled, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -37,14 +37,6 @@ def page() -> Iterator[tuple[Page, list[str]]]:
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
         yield tab, errors
         browser.close()
-
-
-def settled(app: App) -> dict | None:
-    """The snapshot once it stops changing (the load has ended and the worker caught up)."""
-    first = app.get("/api/snapshot").json()
-    time.sleep(1.0)
-    second = app.get("/api/snapshot").json()
-    return second if first["totals"] == second["totals"] and second["totals"]["orders"] else None
 
 
 def shown_cents(page: Page) -> int:
