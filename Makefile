@@ -42,3 +42,6 @@ format: install
 
 clean:
 	rm -rf $(VENV) var broker/lib test-artifacts .pytest_cache .ruff_cache
+
+bench: install jars  ## every benchmark beside its limit; QUICK=1 for the under-2-minutes version
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)

@@ -1,0 +1,52 @@
+"""`make bench` (`python -m bench [--quick] [--only STAGE]`): start a broker, run every stage, write
+bench/results/latest.md and latest.json, and print the table."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import tempfile
+from pathlib import Path
+from typing import NoReturn
+
+from bench.report import Figure, machine, markdown, write
+from broker import Broker, free_port
+
+# Each stage module has `run(bootstrap: str, quick: bool) -> list[Figure]`; added as the issues land.
+STAGES = ["produce", "process", "fanout", "replay", "freshness"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (try: python -m bench --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _Parser(prog="python -m bench", description=__doc__,
+                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes: under 2 minutes, for CI")
+    parser.add_argument("--only", choices=STAGES, action="append", help="run just this stage (repeatable)")
+    args = parser.parse_args(argv)
+    stages = [s for s in STAGES if not args.only or s in args.only]
+    available = [s for s in stages if (Path(__file__).parent / f"{s}.py").exists()]
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="salesdash-bench-") as data:
+        broker = Broker(Path(data), port=free_port(), heap="1g")
+        broker.start()
+        try:
+            for stage in available:
+                print(f"== {stage} ==", flush=True)
+                module = importlib.import_module(f"bench.{stage}")
+                figures.extend(module.run(broker.bootstrap, args.quick))
+        finally:
+            broker.stop()
+    command = "make bench" + (" QUICK=1" if args.quick else "")
+    facts = machine()
+    print(markdown(figures, facts, command))
+    print(f"written to {write(figures, facts, command)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
