@@ -33,6 +33,7 @@ class Settings:
     orders_partitions: int
     aggregates_topic: str
     dlq_topic: str
+    owners_topic: str
     stream_group: str
     dedupe_horizon_ms: int
     batch_max: int
@@ -41,6 +42,7 @@ class Settings:
 
 
 def load() -> Settings:
+    orders_topic = _env("ORDERS_TOPIC", "orders")
     return Settings(
         bootstrap=_env("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         security_protocol=_env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
@@ -49,13 +51,14 @@ def load() -> Settings:
         sasl_password=_env("KAFKA_SASL_PASSWORD", ""),
         ssl_ca_location=_env("KAFKA_SSL_CA_LOCATION", ""),
         replication_factor=_int("KAFKA_REPLICATION_FACTOR", 1),
-        orders_topic=_env("ORDERS_TOPIC", "orders"),
+        orders_topic=orders_topic,
         orders_partitions=_int("ORDERS_PARTITIONS", 8),
         aggregates_topic=_env("AGGREGATES_TOPIC", "orders.aggregates"),
         dlq_topic=_env("DLQ_TOPIC", "orders.dlq"),
+        owners_topic=_env("OWNERS_TOPIC", f"{orders_topic}.owners"),
         stream_group=_env("STREAM_GROUP", "salesdash-stream"),
         dedupe_horizon_ms=_int("DEDUPE_HORIZON_S", 900) * 1000,
         batch_max=_int("STREAM_BATCH_MAX", 5000),
-        batch_within_ms=_int("STREAM_BATCH_WITHIN_MS", 200),
+        batch_within_ms=_int("STREAM_BATCH_WITHIN_MS", 100),
         session_timeout_s=_int("STREAM_SESSION_TIMEOUT_S", 10),
     )

@@ -36,7 +36,8 @@ class TopicError(RuntimeError):
 def topic_specs(settings: Settings) -> dict[str, int]:
     # Checkpoints for input partition p go to aggregates partition p, so the counts must match.
     n = settings.orders_partitions
-    return {settings.orders_topic: n, settings.aggregates_topic: n, settings.dlq_topic: n}
+    return {settings.orders_topic: n, settings.aggregates_topic: n, settings.dlq_topic: n,
+            settings.owners_topic: n}
 
 
 def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:

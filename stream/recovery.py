@@ -59,3 +59,18 @@ def recover(settings: Settings, partition: int) -> PartitionState:
         history = read_range(settings, settings.orders_topic, partition, ledger.dedupe_from, ledger.end)
         state.rebuild_dedupe(history, int(time.time() * 1000))
     return state
+
+
+def latest_end(settings: Settings, partition: int) -> int | None:
+    """`end` of a partition's newest checkpoint (None if none): tells whether memory is stale."""
+    consumer = _consumer(settings)
+    try:
+        tp = TopicPartition(settings.aggregates_topic, partition)
+        low, high = consumer.get_watermark_offsets(tp, timeout=30)
+        if high <= low:
+            return None
+        for _, raw in read_range(settings, settings.aggregates_topic, partition, high - 1, high):
+            return None if raw is None else Checkpoint.decode(raw).end
+        return None
+    finally:
+        consumer.close()

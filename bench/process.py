@@ -1,0 +1,147 @@
+"""Process stage: a worker catching up on a preloaded `orders` topic, beside a raw consume-and-parse loop.
+
+Both read the same topic in the same run. The worker's time runs from its start to zero lag (every
+input offset covered by a checkpoint); its peak RSS is sampled throughout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import psutil
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from bench.report import Figure
+from loadgen.model import Model
+from stream.ledger import Checkpoint
+from stream.windows import DAY_MS
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTITIONS = 8
+
+
+def preload(bootstrap: str, topic: str, orders: int) -> None:
+    """Write `orders` events: a pool of model events re-stamped with fresh ids and times across a day."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result()
+    model = Model(seed=11)
+    now = int(time.time() * 1000)
+    day_start = now - now % DAY_MS - DAY_MS  # yesterday, so no event is in the future
+    pool = [model.next_event(day_start) for _ in range(5000)]
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10000,
+                         "compression.type": "lz4", "partitioner": "murmur2_random",
+                         "queue.buffering.max.messages": 1_000_000, "enable.idempotence": True})
+    step = DAY_MS // orders
+    for i in range(orders):
+        event = dict(pool[i % len(pool)])
+        event["event_id"] = f"bench-{i}"
+        event["occurred_at"] = day_start + i * step
+        while True:
+            try:
+                producer.produce(topic, orjson.dumps(event), event["merchant_id"].encode(),
+                                 timestamp=event["occurred_at"])
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 10000 == 0:
+            producer.poll(0)
+    assert producer.flush(120) == 0
+
+
+def raw_consume(bootstrap: str, topic: str, orders: int) -> float:
+    """Orders/s of a bare confluent-kafka consumer that parses every value with orjson."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "fetch.max.bytes": 52428800, "max.partition.fetch.bytes": 10485760})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    seen = 0
+    started = time.perf_counter()
+    while seen < orders:
+        for message in consumer.consume(10000, 1.0):
+            if message.error() is None:
+                orjson.loads(message.value())
+                seen += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return orders / elapsed
+
+
+def _covered(consumer: Consumer, ends: dict[int, int]) -> int:
+    for message in consumer.consume(10000, 0.2):
+        if message.error() is None:
+            record = Checkpoint.decode(message.value())
+            ends[record.partition] = record.end
+    return sum(ends.values())
+
+
+def worker_catch_up(bootstrap: str, topic: str, orders: int) -> tuple[float, float, float]:
+    """(orders/s from start to zero lag, orders/s once running, peak RSS MiB) of one `python -m stream`."""
+    run = uuid.uuid4().hex[:6]
+    aggregates = f"{topic}.aggregates"
+    env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "ORDERS_TOPIC": topic, "AGGREGATES_TOPIC": aggregates,
+           "DLQ_TOPIC": f"{topic}.dlq", "ORDERS_PARTITIONS": str(PARTITIONS),
+           "STREAM_GROUP": f"bench-{run}", "FAUST_DATADIR": tempfile.mkdtemp(prefix="bench-faust-")}
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{run}",
+                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    started = time.perf_counter()
+    worker = subprocess.Popen([sys.executable, "-m", "stream", "--loglevel", "warn"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = psutil.Process(worker.pid)
+    peak = 0.0
+    ends: dict[int, int] = {}
+    first_progress = None
+    try:
+        while True:
+            try:
+                peak = max(peak, process.memory_info().rss / 2**20)
+                reader.assign([TopicPartition(aggregates, p, 0) for p in range(PARTITIONS)])
+                break
+            except Exception:
+                time.sleep(0.2)
+        while True:
+            covered = _covered(reader, ends)
+            peak = max(peak, process.memory_info().rss / 2**20)
+            if covered and first_progress is None:
+                first_progress = (time.perf_counter(), covered)
+            if covered >= orders:
+                break
+            if worker.poll() is not None:
+                raise RuntimeError(f"worker exited with {worker.returncode}")
+        elapsed = time.perf_counter() - started
+        assert first_progress is not None
+        running = (orders - first_progress[1]) / max(time.perf_counter() - first_progress[0], 1e-9)
+        return orders / elapsed, running, peak
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        reader.close()
+
+
+def run(bootstrap: str, quick: bool) -> list[Figure]:
+    orders = 200_000 if quick else 1_000_000
+    topic = f"bench-orders-{uuid.uuid4().hex[:6]}"
+    print(f"preloading {orders:,} orders ...", flush=True)
+    preload(bootstrap, topic, orders)
+    raw = raw_consume(bootstrap, topic, orders)
+    print(f"raw consume+parse: {raw:,.0f} orders/s", flush=True)
+    total, running, peak = worker_catch_up(bootstrap, topic, orders)
+    print(f"worker: {total:,.0f} orders/s start to zero lag, {running:,.0f} once running, "
+          f"peak RSS {peak:.0f} MiB", flush=True)
+    return [
+        Figure("process", f"worker catch-up, {orders:,} orders, start to zero lag", total, "orders/s",
+               "raw confluent consume + orjson parse", raw, "≥ 100k orders/s and ≥ 60% of raw",
+               total >= 100_000 and total >= 0.6 * raw),
+        Figure("process", "worker catch-up once running (excl. start-up)", running, "orders/s",
+               "raw confluent consume + orjson parse", raw),
+        Figure("memory", f"worker peak RSS over {orders:,} orders", peak, "MiB", goal="≤ 300 MiB",
+               met=peak <= 300),
+    ]
