@@ -21,6 +21,16 @@ def _int(name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class Rules:
+    """Event-time policy (README: "Event time and lateness")."""
+
+    dedupe_horizon_ms: int = 900_000  # an event_id is remembered this far behind the watermark
+    grace_ms: int = 5_000  # a minute is final once the watermark is this far past its end
+    allowed_lateness_ms: int = 3_600_000  # a day takes events until the watermark is this far past it
+    seconds_horizon_ms: int = 900_000  # per-second figures are kept this far behind the watermark
+
+
+@dataclass(frozen=True)
 class Settings:
     bootstrap: str
     security_protocol: str
@@ -35,7 +45,7 @@ class Settings:
     dlq_topic: str
     owners_topic: str
     stream_group: str
-    dedupe_horizon_ms: int
+    rules: Rules
     batch_max: int
     batch_within_ms: int
     session_timeout_s: int
@@ -57,7 +67,12 @@ def load() -> Settings:
         dlq_topic=_env("DLQ_TOPIC", "orders.dlq"),
         owners_topic=_env("OWNERS_TOPIC", f"{orders_topic}.owners"),
         stream_group=_env("STREAM_GROUP", "salesdash-stream"),
-        dedupe_horizon_ms=_int("DEDUPE_HORIZON_S", 900) * 1000,
+        rules=Rules(
+            dedupe_horizon_ms=_int("DEDUPE_HORIZON_S", 900) * 1000,
+            grace_ms=_int("STREAM_GRACE_S", 5) * 1000,
+            allowed_lateness_ms=_int("STREAM_ALLOWED_LATENESS_S", 3600) * 1000,
+            seconds_horizon_ms=_int("SECONDS_HORIZON_S", 900) * 1000,
+        ),
         batch_max=_int("STREAM_BATCH_MAX", 5000),
         batch_within_ms=_int("STREAM_BATCH_WITHIN_MS", 100),
         session_timeout_s=_int("STREAM_SESSION_TIMEOUT_S", 10),

@@ -50,11 +50,12 @@ def read_range(settings: Settings, topic: str, partition: int, start: int | None
 
 
 def recover(settings: Settings, partition: int) -> PartitionState:
-    ledger = PartitionLedger(partition)
+    ledger = PartitionLedger(partition, settings.rules.seconds_horizon_ms)
     for _, raw in read_range(settings, settings.aggregates_topic, partition, None):
         if raw is not None:
             ledger.accept(Checkpoint.decode(raw))
-    state = PartitionState(ledger, settings.dedupe_horizon_ms)
+    state = PartitionState(ledger, settings.rules)
+    state.forget_closed()
     if ledger.end is not None and ledger.dedupe_from is not None:
         history = read_range(settings, settings.orders_topic, partition, ledger.dedupe_from, ledger.end)
         state.rebuild_dedupe(history, int(time.time() * 1000))

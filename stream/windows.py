@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
+SECOND_MS = 1_000
 MINUTE_MS = 60_000
 DAY_MS = 86_400_000
 
@@ -17,9 +19,29 @@ def day_start(ts_ms: int) -> int:
     return ts_ms - ts_ms % DAY_MS
 
 
+def second_start(ts_ms: int) -> int:
+    return ts_ms - ts_ms % SECOND_MS
+
+
 def day_of(ts_ms: int) -> str:
     """The UTC day as YYYY-MM-DD."""
-    return datetime.fromtimestamp(day_start(ts_ms) / 1000, UTC).date().isoformat()
+    return _day_name(ts_ms - ts_ms % DAY_MS)
+
+
+@lru_cache(maxsize=64)
+def _day_name(start_ms: int) -> str:
+    return datetime.fromtimestamp(start_ms / 1000, UTC).date().isoformat()
+
+
+def minute_is_final(minute_start_ms: int, watermark: int, grace_ms: int) -> bool:
+    """A minute is final once the event-time watermark has passed its end plus the grace period."""
+    return minute_start_ms + MINUTE_MS + grace_ms <= watermark
+
+
+def day_is_closed(ts_ms: int, watermark: int, allowed_lateness_ms: int) -> bool:
+    """An event's day is closed, and the event too late to count, once the watermark is past the day's
+    end by more than the allowed lateness."""
+    return day_start(ts_ms) + DAY_MS + allowed_lateness_ms <= watermark
 
 
 def parse_day(text: str) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from tests.conftest import App, Processes, settled, wait_until
 from tests.orders import order_event
-from tests.truth import by_minute, tally
+from tests.truth import by_minute, money, tally
 
 pytestmark = pytest.mark.kafka
 
@@ -66,7 +66,7 @@ def test_orders_sent_by_the_load_generator_reach_the_page_to_the_cent(
     time.sleep(1.0)  # anything counted twice would show up by now
     body = stack.get(f"/api/snapshot?day={day}").json()
     assert body["day"] == day
-    assert body["totals"] == want_totals
+    assert money(body["totals"]) == want_totals
     assert by_minute(body) == want_minutes
     assert body["dead_letters"] == {"invalid_json": 1, "missing_field": 1}
 
@@ -76,7 +76,7 @@ def test_orders_sent_by_the_load_generator_reach_the_page_to_the_cent(
 
     pushed = asyncio.run(first_message())
     assert pushed["type"] == "snapshot"
-    assert pushed["totals"] == want_totals
+    assert money(pushed["totals"]) == want_totals
 
     reasons = read_dead_letters(processes.env, 2)
     assert sorted(reasons) == ["invalid_json", "missing_field"]

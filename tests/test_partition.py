@@ -4,17 +4,18 @@ from typing import Any
 
 import orjson
 
+from stream.config import Rules
 from stream.ledger import Checkpoint, PartitionLedger, fold
 from stream.orders import InvalidOrder
 from stream.partition import PartitionState
 from tests.orders import NOON, order_event
 
 NOW = NOON + 60_000
-HORIZON = 15 * 60_000
+RULES = Rules()
 
 
 def fresh(partition: int = 0) -> PartitionState:
-    return PartitionState(PartitionLedger(partition), HORIZON)
+    return PartitionState(PartitionLedger(partition), RULES)
 
 
 def encoded(*events: Any) -> list[bytes]:
@@ -120,7 +121,7 @@ def test_crash_between_checkpoints_recovers_exactly() -> None:
 
     # Its successor folds what was published, rebuilds the dedupe memory from the input, re-reads from 12.
     ledger = fold(0, published)
-    successor = PartitionState(ledger, HORIZON)
+    successor = PartitionState(ledger, RULES)
     assert ledger.dedupe_from is not None and ledger.end == 12
     successor.rebuild_dedupe(((o, log[o]) for o in range(ledger.dedupe_from, ledger.end)), NOW)
     published += run(successor, log, start=8)  # faust may redeliver from an older committed offset

@@ -3,6 +3,7 @@
 import orjson
 
 from app.view import SalesView
+from stream.config import Rules
 from stream.ledger import PartitionLedger
 from stream.partition import PartitionState
 from tests.orders import NOON, order_event
@@ -10,8 +11,8 @@ from tests.orders import NOON, order_event
 NOW = NOON + 60_000
 
 
-def checkpoints(partition: int, *events: dict) -> list[bytes]:
-    state = PartitionState(PartitionLedger(partition), 900_000)
+def checkpoints(partition: int, *events: dict, rules: Rules | None = None) -> list[bytes]:
+    state = PartitionState(PartitionLedger(partition), rules or Rules())
     out = []
     for offset, event in enumerate(events):
         state.apply(offset, orjson.dumps(event), NOW)
@@ -28,8 +29,10 @@ def test_partitions_add_up_and_newer_checkpoints_replace_older_ones() -> None:
     for record in (*p0, *p1):
         assert view.apply(record)
     snapshot = view.snapshot("2026-11-27")
-    assert snapshot["totals"] == {"orders": 2, "gross_cents": 1500, "refunds_cents": 250, "net_cents": 1250}
-    assert snapshot["minutes"] == [{"start_ms": NOON, "orders": 2, "gross_cents": 1500, "refunds_cents": 250}]
+    assert snapshot["totals"] == {"orders": 2, "gross_cents": 1500, "refunds_cents": 250, "net_cents": 1250,
+                                  "aov_cents": 750, "unique_customers": 1}
+    assert snapshot["minutes"] == [{"start_ms": NOON, "orders": 2, "gross_cents": 1500, "refunds_cents": 250,
+                                    "final": False}]
 
 
 def test_a_checkpoint_seen_twice_does_not_double_the_day() -> None:
@@ -42,8 +45,9 @@ def test_a_checkpoint_seen_twice_does_not_double_the_day() -> None:
 
 def test_other_days_stay_out_of_a_day() -> None:
     view = SalesView()
-    for record in checkpoints(0, order_event(total_minor=100), order_event(total_minor=900,
-                                                                          occurred_at=NOON - 86_400_000)):
+    two_days = Rules(allowed_lateness_ms=2 * 86_400_000)
+    yesterday = order_event(total_minor=900, occurred_at=NOON - 86_400_000)
+    for record in checkpoints(0, order_event(total_minor=100), yesterday, rules=two_days):
         view.apply(record)
     assert view.snapshot("2026-11-27")["totals"]["gross_cents"] == 100
     assert view.snapshot("2026-11-26")["totals"]["gross_cents"] == 900
@@ -54,5 +58,7 @@ def test_changes_are_reported_once_by_day() -> None:
     view = SalesView()
     for record in checkpoints(0, order_event(), order_event(occurred_at=NOON + 61_000)):
         view.apply(record)
-    assert view.take_changes() == {"2026-11-27": [NOON, NOON + 60_000]}
+    changes = view.take_changes()
+    assert list(changes) == ["2026-11-27"]
+    assert changes["2026-11-27"].minutes == {NOON, NOON + 60_000}
     assert view.take_changes() == {}
