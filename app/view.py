@@ -7,13 +7,11 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream.day import DaySales
+from stream.day import MERCHANT, NAME, NET, ORDERS, QTY, TITLE, TOP, DaySales, merchant_net
 from stream.ledger import Checkpoint, PartitionLedger
 from stream.totals import Totals
 from stream.uniques import Uniques
 from stream.windows import MINUTE_MS, day_of, parse_day
-
-TOP = 10
 
 
 @dataclass
@@ -132,32 +130,27 @@ def _day_figures(parts: list[DaySales]) -> dict[str, Any]:
     totals = Totals()
     countries: dict[str, Totals] = defaultdict(Totals)
     channels: dict[str, Totals] = defaultdict(Totals)
-    merchants: dict[str, tuple[str, Totals]] = {}
-    products: dict[str, list[Any]] = {}
     for part in parts:
         totals.merge(part.totals)
         for key, t in part.countries.items():
             countries[key].merge(t)
         for key, t in part.channels.items():
             channels[key].merge(t)
-        for key, m in part.merchants.items():
-            _, sales = merchants.setdefault(key, (m.name, Totals()))
-            sales.merge(m.sales)
-        for key, p in part.products.items():
-            entry = products.setdefault(key, [p.title, p.merchant_id, 0, 0])
-            entry[2] += p.qty
-            entry[3] += p.net_cents
-    top_merchants = heapq.nlargest(TOP, merchants.items(), key=lambda kv: (kv[1][1].net_cents, kv[0]))
-    top_products = heapq.nlargest(TOP, products.items(), key=lambda kv: (kv[1][3], kv[0]))
+    # A merchant, and so its products, lives in one partition (the key is merchant_id): the overall top
+    # ten is the top ten of the partitions' top tens.
+    merchants = [(k, part.merchants[k]) for part in parts for k in part.top_merchants]
+    products = [(k, part.products[k]) for part in parts for k in part.top_products]
+    top_merchants = heapq.nlargest(TOP, merchants, key=lambda kv: (merchant_net(kv[1]), kv[0]))
+    top_products = heapq.nlargest(TOP, products, key=lambda kv: (kv[1][NET], kv[0]))
     return {
         "totals": {**totals.as_dict(), "aov_cents": _aov(totals),
                    "unique_customers": Uniques.union(p.customers for p in parts).estimate()},
         "countries": _breakdown("country", countries),
         "channels": _breakdown("channel", channels),
-        "top_merchants": [{"merchant_id": k, "name": name, "orders": t.orders, "net_cents": t.net_cents}
-                          for k, (name, t) in top_merchants],
-        "top_products": [{"sku": k, "title": title, "merchant_id": mid, "qty": qty, "net_cents": net}
-                         for k, (title, mid, qty, net) in top_products],
+        "top_merchants": [{"merchant_id": k, "name": m[NAME], "orders": m[ORDERS],
+                           "net_cents": merchant_net(m)} for k, m in top_merchants],
+        "top_products": [{"sku": k, "title": p[TITLE], "merchant_id": p[MERCHANT], "qty": p[QTY],
+                          "net_cents": p[NET]} for k, p in top_products],
     }
 
 

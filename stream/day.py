@@ -1,46 +1,46 @@
 """One UTC day of sales in one partition: totals and the breakdowns the dashboard shows.
 
 Merchants and products change a few at a time, so a checkpoint carries only the touched ones; the small
-breakdowns (countries, channels) and the unique-shopper sketch are carried whole.
+breakdowns (countries, channels) and the unique-shopper sketch are carried whole. Merchant and product
+rows are plain lists, serialised as they stand: this is the per-event hot path.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+import heapq
 from typing import Any
+
+import orjson
 
 from stream.money import to_usd_cents
 from stream.orders import Order
 from stream.totals import Totals
 from stream.uniques import Uniques
 
+TOP = 10
+# merchant row: [name, orders, gross_cents, refunds_cents]; product row: [title, merchant_id, qty, net_cents]
+NAME, ORDERS, GROSS, REFUNDS = 0, 1, 2, 3
+TITLE, MERCHANT, QTY, NET = 0, 1, 2, 3
 
-@dataclass(slots=True)
-class Merchant:
-    name: str
-    sales: Totals
 
-
-@dataclass(slots=True)
-class Product:
-    title: str
-    merchant_id: str
-    qty: int  # units sold less units refunded
-    net_cents: int  # line values (qty × price, in USD) sold less refunded
+def merchant_net(row: list[Any]) -> int:
+    return int(row[GROSS] - row[REFUNDS])
 
 
 class DaySales:
     __slots__ = ("_touched_merchants", "_touched_products", "channels", "countries", "customers",
-                 "merchants", "products", "totals")
+                 "merchants", "products", "top_merchants", "top_products", "totals")
 
     def __init__(self) -> None:
         self.totals = Totals()
         self.countries: dict[str, Totals] = {}
         self.channels: dict[str, Totals] = {}
-        self.merchants: dict[str, Merchant] = {}
-        self.products: dict[str, Product] = {}
+        self.merchants: dict[str, list[Any]] = {}
+        self.products: dict[str, list[Any]] = {}
         self.customers = Uniques()
+        self.top_merchants: list[str] = []  # kept by `apply` (readers), not by `add` (the worker)
+        self.top_products: list[str] = []
         self._touched_merchants: set[str] = set()
         self._touched_products: set[str] = set()
 
@@ -48,30 +48,37 @@ class DaySales:
         self.totals.add(order)
         _totals(self.countries, order.country).add(order)
         _totals(self.channels, order.channel).add(order)
+        refund = order.is_refund
         merchant = self.merchants.get(order.merchant_id)
         if merchant is None:
-            merchant = self.merchants[order.merchant_id] = Merchant(order.merchant_name, Totals())
-        merchant.sales.add(order)
-        self._touched_merchants.add(order.merchant_id)
-        sign = -1 if order.is_refund else 1
-        for line in order.lines:
-            product = self.products.get(line.sku)
-            if product is None:
-                product = self.products[line.sku] = Product(line.title, order.merchant_id, 0, 0)
-            product.qty += sign * line.qty
-            product.net_cents += sign * to_usd_cents(line.qty * line.price_minor, order.currency)
-            self._touched_products.add(line.sku)
-        if not order.is_refund:
+            merchant = self.merchants[order.merchant_id] = [order.merchant_name, 0, 0, 0]
+        if refund:
+            merchant[REFUNDS] += order.usd_cents
+        else:
+            merchant[ORDERS] += 1
+            merchant[GROSS] += order.usd_cents
             self.customers.add(order.customer_id)
+        self._touched_merchants.add(order.merchant_id)
+        sign = -1 if refund else 1
+        products, touched, currency = self.products, self._touched_products, order.currency
+        for line in order.lines:
+            product = products.get(line.sku)
+            if product is None:
+                product = products[line.sku] = [line.title, order.merchant_id, 0, 0]
+            product[QTY] += sign * line.qty
+            product[NET] += sign * to_usd_cents(line.qty * line.price_minor, currency)
+            touched.add(line.sku)
 
     def changes(self) -> dict[str, Any]:
         """The checkpoint entry for this day: what changed since the last call, as absolute values."""
+        merchants, products = self.merchants, self.products
         doc = {
             "totals": self.totals.to_list(),
             "countries": {k: t.to_list() for k, t in self.countries.items()},
             "channels": {k: t.to_list() for k, t in self.channels.items()},
-            "merchants": {k: _merchant(self.merchants[k]) for k in self._touched_merchants},
-            "products": {k: _product(self.products[k]) for k in self._touched_products},
+            # Serialised now: the rows are live and keep changing after this call.
+            "merchants": orjson.Fragment(orjson.dumps({k: merchants[k] for k in self._touched_merchants})),
+            "products": orjson.Fragment(orjson.dumps({k: products[k] for k in self._touched_products})),
             "customers": base64.b64encode(self.customers.to_bytes()).decode(),
         }
         self._touched_merchants.clear()
@@ -79,15 +86,26 @@ class DaySales:
         return doc
 
     def apply(self, doc: dict[str, Any]) -> None:
-        """Fold a checkpoint entry (the inverse of `changes`)."""
+        """Fold a checkpoint entry (the inverse of `changes`), keeping the top lists up to date."""
         self.totals = Totals.from_list(doc["totals"])
         self.countries = {k: Totals.from_list(v) for k, v in doc["countries"].items()}
         self.channels = {k: Totals.from_list(v) for k, v in doc["channels"].items()}
-        for key, (name, *sales) in doc["merchants"].items():
-            self.merchants[key] = Merchant(name, Totals.from_list(sales))
-        for key, (title, merchant_id, qty, net) in doc["products"].items():
-            self.products[key] = Product(title, merchant_id, qty, net)
+        self.top_merchants = _update_top(self.merchants, doc["merchants"], self.top_merchants, merchant_net)
+        self.top_products = _update_top(self.products, doc["products"], self.top_products, _product_net)
         self.customers = Uniques.from_bytes(base64.b64decode(doc["customers"]))
+
+
+def _product_net(row: list[Any]) -> int:
+    return int(row[NET])
+
+
+def _update_top(table: dict[str, list[Any]], changed: dict[str, list[Any]], top: list[str],
+                net: Any) -> list[str]:
+    # Incremental: only a row that went down while in the top forces a full re-rank (a refund).
+    shrank = any(key in changed and net(changed[key]) < net(table[key]) for key in top)
+    table.update(changed)
+    candidates = table.keys() if shrank else {*top, *changed}
+    return heapq.nlargest(TOP, candidates, key=lambda key: (net(table[key]), key))
 
 
 def _totals(table: dict[str, Totals], key: str) -> Totals:
@@ -95,11 +113,3 @@ def _totals(table: dict[str, Totals], key: str) -> Totals:
     if totals is None:
         totals = table[key] = Totals()
     return totals
-
-
-def _merchant(m: Merchant) -> list[Any]:
-    return [m.name, *m.sales.to_list()]
-
-
-def _product(p: Product) -> list[Any]:
-    return [p.title, p.merchant_id, p.qty, p.net_cents]

@@ -71,3 +71,23 @@ def test_unique_shoppers_merge_across_partitions_without_double_counting() -> No
     merged = Uniques.union([left, right])
     assert abs(merged.estimate() - 30_000) / 30_000 < 0.05  # HLL with 4096 buckets: ~1.6% per sigma
     assert Uniques.from_bytes(merged.to_bytes()).estimate() == merged.estimate()
+
+
+def test_a_refund_that_drops_a_merchant_out_of_the_top_ten_is_reflected() -> None:
+    view = SalesView()
+    state = PartitionState(PartitionLedger(0), Rules())
+    events = [order_event(merchant_id="big", total_minor=50_000)]
+    events += [order_event(merchant_id=f"m{i:02d}", total_minor=1_000 + i) for i in range(10)]
+    for offset, event in enumerate(events):
+        state.apply(offset, orjson.dumps(event), NOW)
+    first = state.checkpoint(NOW)
+    state.apply(len(events), orjson.dumps(order_event(merchant_id="big", type="order_refunded",
+                                                      total_minor=49_900)), NOW)
+    second = state.checkpoint(NOW)
+    assert first is not None and second is not None
+    view.apply(first.encode())
+    assert view.snapshot("2026-11-27")["top_merchants"][0]["merchant_id"] == "big"
+    view.apply(second.encode())
+    top = view.snapshot("2026-11-27")["top_merchants"]
+    assert "big" not in [m["merchant_id"] for m in top]
+    assert [m["net_cents"] for m in top] == sorted((1_000 + i for i in range(10)), reverse=True)

@@ -139,4 +139,6 @@ def test_checkpoint_round_trips_through_its_encoding() -> None:
     state.apply(0, orjson.dumps(order_event(currency="JPY", total_minor=1000)), NOW)
     record = state.checkpoint(NOW)
     assert record is not None
-    assert Checkpoint.decode(record.encode()) == record
+    decoded = Checkpoint.decode(record.encode())
+    assert decoded.encode() == record.encode()
+    assert decoded.minutes == record.minutes and decoded.end == record.end
