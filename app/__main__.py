@@ -14,8 +14,9 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> None:
     parser = _Parser(prog="python -m app", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                     description="Serve the salesdash page, /api/snapshot and the /ws live feed. "
-                                 "Kafka settings come from KAFKA_BOOTSTRAP and friends (see README).")
+                     description="Serve the salesdash page, /api/snapshot, /healthz, /metrics and the "
+                                 "/ws live feed. Kafka settings come from KAFKA_BOOTSTRAP and friends "
+                                 "(see README).")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -25,10 +26,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from app.main import create_app
+    from app.main import MAX_CLIENT_FRAME, create_app
+    from app.server import AbortableWebSockets
 
     print(f"salesdash: serving http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(), host=args.host, port=args.port, ws="websockets",
+    # No permessage-deflate: a zlib context per viewer would cost more memory than 5,000 viewers can have.
+    uvicorn.run(create_app(), host=args.host, port=args.port, ws=AbortableWebSockets,
+                ws_max_size=MAX_CLIENT_FRAME, ws_per_message_deflate=False,
                 log_level=args.log_level, lifespan="on")
 
 

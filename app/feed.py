@@ -14,6 +14,7 @@ from stream.config import Settings
 from stream.kafka import client_config
 
 log = logging.getLogger("salesdash.app")
+REACHABLE_WITHIN_MS = 10_000
 
 
 class AggregatesFeed:
@@ -23,6 +24,8 @@ class AggregatesFeed:
         self.caught_up = asyncio.Event()  # the whole log, as of start-up, is folded in
         self.kafka_ok = False
         self.last_poll_ms = 0
+        self.lag = 0  # records on the broker not read yet, over all partitions
+        self._next: dict[int, int] = {}  # partition -> next offset to read
         self._consumer = Consumer(client_config(settings, **{
             # Private reader: every app process folds the whole topic; it never commits offsets.
             "group.id": f"salesdash-app-{uuid.uuid4()}",
@@ -56,6 +59,7 @@ class AggregatesFeed:
                     if message.error().code() != KafkaError._PARTITION_EOF:
                         log.warning("aggregates consumer: %s", message.error())
                     continue
+                self._next[message.partition()] = message.offset() + 1
                 value = message.value()
                 if value is not None:
                     try:
@@ -66,8 +70,21 @@ class AggregatesFeed:
                 end = ends.get(message.partition())
                 if end is not None and message.offset() + 1 >= end:
                     del ends[message.partition()]
+            self.lag = self._lag()
             if not self.caught_up.is_set() and not ends:
                 self.caught_up.set()
+
+    def reachable(self) -> bool:
+        return self.kafka_ok and int(time.time() * 1000) - self.last_poll_ms < REACHABLE_WITHIN_MS
+
+    def _lag(self) -> int:
+        # Cached watermarks come with every fetch response: no request to the broker.
+        lag = 0
+        for tp in self._consumer.assignment():
+            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0:
+                lag += max(0, high - self._next.get(tp.partition, max(low, 0)))
+        return lag
 
     async def _assign(self) -> None:
         topic = self.settings.aggregates_topic

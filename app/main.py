@@ -1,4 +1,5 @@
-"""The Starlette app: the page, /api/snapshot, /healthz and the /ws live feed, over one Kafka consumer."""
+"""The Starlette app: the page, /api/snapshot, /healthz, /metrics and the /ws live feed, over one Kafka
+consumer."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TypedDict
 
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app import metrics
+from app.access import origin_ok, token_ok
 from app.config import AppSettings
 from app.feed import AggregatesFeed
 from app.security import SecurityHeaders
+from app.server import ABORT_EXTENSION
 from app.view import SalesView
 from app.viewers import Hub, Viewer
 from stream.windows import day_of, parse_day
@@ -30,6 +35,7 @@ log = logging.getLogger("salesdash.app")
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 MAX_CLIENT_FRAME = 4096
 CATCH_UP_WAIT_S = 15.0
+CLOSE_WAIT_S = 1.0
 
 
 class State(TypedDict):
@@ -49,9 +55,22 @@ def _day(value: str | None) -> str:
     return day
 
 
+def _authorized(connection: HTTPConnection) -> bool:
+    settings: AppSettings = connection.state.settings
+    return token_ok(connection, settings.token)
+
+
+def _unauthorized_json() -> Response:
+    return JSONResponse({"error": "an access token is required: ?token= or Authorization: Bearer"},
+                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
 async def homepage(request: Request) -> Response:
+    if not _authorized(request):
+        return PlainTextResponse("This dashboard needs its access token: open it as /?token=...\n",
+                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
     settings: AppSettings = request.state.settings
-    return FileResponse(settings.static_dir / "index.html")
+    return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-store"})
 
 
 async def plotly_js(request: Request) -> Response:
@@ -68,6 +87,8 @@ async def _caught_up(feed: AggregatesFeed, timeout: float = CATCH_UP_WAIT_S) -> 
 
 
 async def snapshot(request: Request) -> Response:
+    if not _authorized(request):
+        return _unauthorized_json()
     try:
         day = _day(request.query_params.get("day"))
     except ValueError as exc:
@@ -75,27 +96,59 @@ async def snapshot(request: Request) -> Response:
     if not await _caught_up(request.state.feed):
         return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
                             status_code=503, headers={"Retry-After": "2"})
-    return JSONResponse(request.state.view.snapshot(day))
+    return Response(orjson.dumps(request.state.view.snapshot(day)), media_type="application/json")
 
 
 async def healthz(request: Request) -> Response:
     feed: AggregatesFeed = request.state.feed
-    now = int(time.time() * 1000)
+    as_of_ms = request.state.view.as_of_ms
     body = {
-        "kafka": feed.kafka_ok and now - feed.last_poll_ms < 10_000,
+        "kafka": feed.reachable(),
         "caught_up": feed.caught_up.is_set(),
-        "data_age_ms": now - request.state.view.as_of_ms if request.state.view.as_of_ms else None,
+        "data_age_ms": int(time.time() * 1000) - as_of_ms if as_of_ms else None,
+        "consumer_lag": feed.lag,
     }
     return JSONResponse(body, status_code=200 if body["kafka"] and body["caught_up"] else 503)
+
+
+async def prometheus(request: Request) -> Response:
+    if not _authorized(request):
+        return _unauthorized_json()
+    return Response(metrics.render(request.state.hub, request.state.feed), media_type=metrics.CONTENT_TYPE)
+
+
+async def _refuse(websocket: WebSocket, status: int, reason: str) -> None:
+    """Refuse the handshake with an HTTP status the client can see (403 where the server cannot)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(PlainTextResponse(reason + "\n", status_code=status))
+    else:
+        await websocket.close(code=1008, reason=reason)
+
+
+async def _drop(websocket: WebSocket) -> None:
+    """Disconnect a viewer that stopped reading, without waiting for its full send buffer to drain."""
+    abort = websocket.scope.get("extensions", {}).get(ABORT_EXTENSION)
+    if abort is not None:
+        abort["abort"]()
+        return
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            await websocket.close(code=1008, reason="too slow")
 
 
 async def live(websocket: WebSocket) -> None:
     hub: Hub = websocket.state.hub
     settings: AppSettings = websocket.state.settings
+    if not origin_ok(websocket, settings.allowed_origins):
+        await _refuse(websocket, 403, "websocket Origin not allowed")
+        return
+    if not token_ok(websocket, settings.token):
+        await _refuse(websocket, 401, "an access token is required: ?token=")
+        return
     try:
         day = _day(websocket.query_params.get("day"))
     except ValueError:
-        await websocket.close(code=1008, reason="day must be YYYY-MM-DD")
+        await _refuse(websocket, 400, "day must be YYYY-MM-DD")
         return
     await websocket.accept()
     if not await _caught_up(websocket.state.feed):
@@ -103,40 +156,58 @@ async def live(websocket: WebSocket) -> None:
         return
     viewer = Viewer(day)
     hub.viewers.add(viewer)
-
-    async def send() -> None:
-        while True:
-            await viewer.wake.wait()
-            message = viewer.next_message(hub.snapshot_message)
-            if message is not None:
-                # A viewer that cannot take a message in time is dropped, not waited for.
-                await asyncio.wait_for(websocket.send_text(message.decode()), settings.stall_timeout_s)
-                hub.pushed += 1
-
-    async def receive() -> None:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = message.get("text") or message.get("bytes") or b""
-            if len(data) > MAX_CLIENT_FRAME:
-                await websocket.close(code=1009, reason="frame too large")
-                return
-            # Viewers have nothing to say yet: anything else is ignored.
-
-    sender = asyncio.create_task(send())
-    receiver = asyncio.create_task(receive())
+    hub.connected += 1
+    sender = asyncio.create_task(_send(websocket, viewer, hub, settings.stall_timeout_s))
     try:
-        await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        await _receive(websocket, viewer)
     finally:
         hub.viewers.discard(viewer)
-        for task in (sender, receiver):
-            task.cancel()
-        for task in (sender, receiver):
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, TimeoutError, RuntimeError):
-                await task
-        with contextlib.suppress(RuntimeError):
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await sender
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close()
+
+
+async def _send(websocket: WebSocket, viewer: Viewer, hub: Hub, stall_timeout_s: float) -> None:
+    while True:
+        await viewer.wake.wait()
+        message = viewer.next_message(hub.snapshot_message)
+        if message is None:
+            continue
+        try:
+            # A viewer that cannot take a message in time is dropped, not waited for.
+            async with asyncio.timeout(stall_timeout_s):
+                await websocket.send_text(message if isinstance(message, str) else message.decode())
+        except TimeoutError:
+            hub.stalled += 1
+            log.info("dropping a viewer that took no message for %.0fs", stall_timeout_s)
+            await _drop(websocket)
+            return
+        hub.pushed += 1
+
+
+async def _receive(websocket: WebSocket, viewer: Viewer) -> None:
+    """Read client frames until the socket closes: a valid {"type": "resync"} asks for a fresh snapshot;
+    anything else is ignored; a frame over MAX_CLIENT_FRAME closes the socket."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        data = message.get("text") or message.get("bytes") or b""
+        if len(data) > MAX_CLIENT_FRAME:
+            await websocket.close(code=1009, reason="frame too large")
+            return
+        if isinstance(data, str) and _is_resync(data):
+            viewer.ask_resync()
+
+
+def _is_resync(text: str) -> bool:
+    try:
+        request = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(request, dict) and request.get("type") == "resync"
 
 
 def create_app(settings: AppSettings | None = None) -> Starlette:
@@ -161,6 +232,7 @@ def create_app(settings: AppSettings | None = None) -> Starlette:
         Route("/", homepage),
         Route("/api/snapshot", snapshot),
         Route("/healthz", healthz),
+        Route("/metrics", prometheus),
         Route("/vendor/plotly.min.js", plotly_js),
         WebSocketRoute("/ws", live),
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),

@@ -1,0 +1,37 @@
+"""/metrics in the Prometheus text exposition format (version 0.0.4), written out by hand: a handful of
+gauges and counters do not need a client library."""
+
+from __future__ import annotations
+
+import time
+
+from app.feed import AggregatesFeed
+from app.viewers import Hub
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _metric(name: str, kind: str, help_text: str, value: float | None) -> str:
+    shown = "NaN" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {shown}\n"
+
+
+def render(hub: Hub, feed: AggregatesFeed) -> str:
+    as_of_ms = hub.view.as_of_ms
+    age = (time.time() * 1000 - as_of_ms) / 1000 if as_of_ms else None
+    return "".join([
+        _metric("salesdash_viewers", "gauge", "Websocket viewers connected now.", len(hub.viewers)),
+        _metric("salesdash_viewers_connected_total", "counter", "Websocket viewers accepted.", hub.connected),
+        _metric("salesdash_viewers_stalled_total", "counter",
+                "Viewers disconnected because they stopped taking messages.", hub.stalled),
+        _metric("salesdash_messages_pushed_total", "counter", "Websocket messages sent to viewers.",
+                hub.pushed),
+        _metric("salesdash_consumer_lag", "gauge",
+                "Aggregates records on the broker that the app has not read yet.", feed.lag),
+        _metric("salesdash_data_age_seconds", "gauge",
+                "Seconds since the newest checkpoint the app has was written (NaN: none yet).", age),
+        _metric("salesdash_kafka_up", "gauge", "1 if the aggregates consumer reached Kafka lately.",
+                int(feed.reachable())),
+        _metric("salesdash_caught_up", "gauge", "1 once the aggregates log as of start-up is folded in.",
+                int(feed.caught_up.is_set())),
+    ])
