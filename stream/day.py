@@ -44,19 +44,19 @@ class DaySales:
         self._touched_merchants: set[str] = set()
         self._touched_products: set[str] = set()
 
-    def add(self, order: Order) -> None:
-        self.totals.add(order)
-        _totals(self.countries, order.country).add(order)
-        _totals(self.channels, order.channel).add(order)
-        refund = order.is_refund
+    def add(self, order: Order, refund: bool) -> None:
+        cents = order.usd_cents
+        self.totals.count(refund, cents)
+        _totals(self.countries, order.country).count(refund, cents)
+        _totals(self.channels, order.channel).count(refund, cents)
         merchant = self.merchants.get(order.merchant_id)
         if merchant is None:
             merchant = self.merchants[order.merchant_id] = [order.merchant_name, 0, 0, 0]
         if refund:
-            merchant[REFUNDS] += order.usd_cents
+            merchant[REFUNDS] += cents
         else:
             merchant[ORDERS] += 1
-            merchant[GROSS] += order.usd_cents
+            merchant[GROSS] += cents
             self.customers.add(order.customer_id)
         self._touched_merchants.add(order.merchant_id)
         sign = -1 if refund else 1

@@ -8,7 +8,7 @@ from stream.config import Rules
 from stream.day import DaySales
 from stream.dedupe import Dedupe
 from stream.ledger import Checkpoint, PartitionLedger
-from stream.orders import InvalidOrder, Order, parse_order
+from stream.orders import ORDER_REFUNDED, InvalidOrder, Order, parse_order
 from stream.totals import Totals
 from stream.windows import (
     DAY_MS,
@@ -69,20 +69,21 @@ class PartitionState:
         if not self.dedupe.first_time(order.event_id, ts, offset):
             self.duplicates += 1
             return None
+        refund, cents = order.type == ORDER_REFUNDED, order.usd_cents
         minute = minute_start(ts)
-        _bucket(ledger.minutes, minute).add(order)
+        _bucket(ledger.minutes, minute).count(refund, cents)
         self._minutes.add(minute)
         if minute_is_final(minute, watermark, self.rules.grace_ms):
             ledger.late += 1  # a correction: the minute was already shown as final
         second = second_start(ts)
         if second >= watermark - self.rules.seconds_horizon_ms:
-            _bucket(ledger.seconds, second).add(order)
+            _bucket(ledger.seconds, second).count(refund, cents)
             self._seconds.add(second)
         day = day_of(ts)
         sales = ledger.days.get(day)
         if sales is None:
             sales = ledger.days[day] = DaySales()
-        sales.add(order)
+        sales.add(order, refund)
         self._days.add(day)
         if ts > watermark:
             ledger.watermark = ts

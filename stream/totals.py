@@ -19,11 +19,14 @@ class Totals:
         return self.gross_cents - self.refunds_cents
 
     def add(self, order: Order) -> None:
-        if order.is_refund:
-            self.refunds_cents += order.usd_cents
+        self.count(order.is_refund, order.usd_cents)
+
+    def count(self, refund: bool, cents: int) -> None:
+        if refund:
+            self.refunds_cents += cents
         else:
             self.orders += 1
-            self.gross_cents += order.usd_cents
+            self.gross_cents += cents
 
     def merge(self, other: Totals) -> None:
         self.orders += other.orders
