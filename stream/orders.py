@@ -86,6 +86,8 @@ def parse_order(raw: bytes | None, now_ms: int) -> Order:
         except UnicodeDecodeError:
             raise InvalidOrder("not_utf8", "message is not UTF-8") from None
         raise InvalidOrder("invalid_json", str(exc)) from None
+    except (ValueError, OverflowError, RecursionError) as exc:  # the worker must not die on any input
+        raise InvalidOrder("invalid_json", f"undecodable: {exc!r}") from None
     return _check(order, now_ms)
 
 

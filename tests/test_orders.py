@@ -80,3 +80,36 @@ def test_undecodable_messages_are_rejected_with_a_reason(raw: bytes | None, reas
     with pytest.raises(InvalidOrder) as caught:
         parse_order(raw, NOW)
     assert caught.value.reason == reason
+
+
+def test_no_mutation_of_a_valid_event_escapes_as_anything_but_a_rejection() -> None:
+    import random
+
+    rng = random.Random(5)
+    raw = bytearray(orjson.dumps(order_event(currency="JPY", total_minor=1200)))
+    accepted = rejected = 0
+    for _ in range(20_000):
+        mutant = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            position = rng.randrange(len(mutant))
+            choice = rng.random()
+            if choice < 0.4:
+                mutant[position] = rng.randrange(256)
+            elif choice < 0.7:
+                del mutant[position]
+            else:
+                mutant.insert(position, rng.choice(b'{}[]",:0123456789-e.\\ntfu\xc3\xff'))
+        try:
+            parse_order(bytes(mutant), NOW)
+            accepted += 1
+        except InvalidOrder:
+            rejected += 1
+    assert rejected > 10_000 and accepted > 0  # both paths were exercised; nothing else was raised
+
+
+def test_huge_numbers_are_rejected_not_raised() -> None:
+    for field in ("occurred_at", "total_minor"):
+        raw = orjson.dumps(order_event()).replace(
+            b'"%s":' % field.encode(), b'"%s":1%s,"x":' % (field.encode(), b"0" * 40))
+        with pytest.raises(InvalidOrder):
+            parse_order(raw, NOW)
