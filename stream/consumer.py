@@ -160,7 +160,10 @@ class OrdersConsumer(threading.Thread):
             partition = message.partition()
             state = touched.get(partition)
             if state is None:
-                state = touched[partition] = states[partition]
+                state = states.get(partition)
+                if state is None or partition not in self.reading:
+                    continue  # fetched just before the partition was handed over: its owner reads it
+                touched[partition] = state
             result = state.apply(message.offset(), message.value(), now_ms)
             if isinstance(result, InvalidOrder):
                 self._dead_letter(message, result)
