@@ -1,4 +1,5 @@
-"""The page in a real headless Chromium against the real stack: live counter, exact totals, reconnect."""
+"""The page in a real headless Chromium against the real stack: live counter, exact totals and breakdowns,
+names shown as text, reconnect and resync after an app restart."""
 
 from __future__ import annotations
 
@@ -6,15 +7,43 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import ConsoleMessage, Dialog, Page, sync_playwright
 
 from tests.conftest import ROOT, App, Processes, settled, wait_until
+from tests.web import orders_now, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+XSS_NAME = "<img src=x onerror=alert(1)>"
+XSS_TITLE = "<script>alert(2)</script>"
+
+# Everything the page shows, read back from the exact integers it keeps in data attributes.
+SHOWN = """() => {
+  const q = (s) => document.querySelector(s);
+  const int = (v) => (v === undefined ? null : Number(v));
+  const rows = (s) => Array.from(document.querySelectorAll(s));
+  return {
+    totals: {orders: int(q('#orders').dataset.value), gross_cents: int(q('#gross').dataset.cents),
+             refunds_cents: int(q('#refunds').dataset.cents), net_cents: int(q('#net-sales').dataset.cents),
+             aov_cents: int(q('#aov').dataset.cents), unique_customers: int(q('#shoppers').dataset.value)},
+    top_merchants: rows('#top-merchants tr[data-merchant-id]').map((tr) => ({
+      merchant_id: tr.dataset.merchantId, name: tr.querySelector('.name').textContent,
+      orders: int(tr.dataset.orders), net_cents: int(tr.dataset.cents)})),
+    top_products: rows('#top-products tr[data-sku]').map((tr) => ({
+      sku: tr.dataset.sku, qty: int(tr.dataset.qty), net_cents: int(tr.dataset.cents)})),
+    channels: rows('#channels li[data-channel]').map((li) => ({
+      channel: li.dataset.channel, orders: int(li.dataset.orders), net_cents: int(li.dataset.cents)})),
+    late_events: int(q('#late').dataset.value),
+    dead_letters: int(q('#dead-letters').dataset.value),
+    map: (q('#chart-map').data || [{}])[0].locations || [],
+    minute_bars: (q('#chart-minutes').data || [{y: []}])[0].y.length,
+    seconds_cents: Math.round((q('#chart-seconds').data || [{y: []}])[0].y.reduce((a, b) => a + b, 0) * 100),
+  };
+}"""
 
 
 @pytest.fixture
@@ -26,15 +55,20 @@ def page() -> Iterator[tuple[Page, list[str]]]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--disable-quic"])
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
         tab = context.new_page()
 
         def on_console(message: ConsoleMessage) -> None:
             if message.type == "error":
                 errors.append(message.text)
 
+        def on_dialog(dialog: Dialog) -> None:
+            errors.append(f"a dialog opened: {dialog.message}")
+            dialog.dismiss()
+
         tab.on("console", on_console)
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.on("dialog", on_dialog)
         yield tab, errors
         browser.close()
 
@@ -43,12 +77,33 @@ def shown_cents(page: Page) -> int:
     return int(page.get_attribute("#net-sales", "data-cents") or "0")
 
 
-def test_the_counter_rises_with_live_orders_and_lands_on_the_exact_total(
+def expected(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """What the page should show for a snapshot, in the shape SHOWN reads it back."""
+    return {
+        "totals": {k: snapshot["totals"][k] for k in ("orders", "gross_cents", "refunds_cents", "net_cents",
+                                                       "aov_cents", "unique_customers")},
+        "top_merchants": snapshot["top_merchants"],
+        "top_products": [{k: p[k] for k in ("sku", "qty", "net_cents")} for p in snapshot["top_products"]],
+        "channels": snapshot["channels"],
+        "late_events": snapshot["late_events"],
+        "dead_letters": sum(snapshot["dead_letters"].values()),
+        "minute_bars": len(snapshot["minutes"]),
+        "seconds_cents": sum(s["gross_cents"] - s["refunds_cents"] for s in snapshot["seconds"]),
+    }
+
+
+def shows(tab: Page, snapshot: dict[str, Any]) -> bool:
+    shown = tab.evaluate(SHOWN)
+    return {k: v for k, v in shown.items() if k != "map"} == expected(snapshot)
+
+
+def test_the_counter_rises_with_live_orders_and_every_figure_lands_on_the_exact_total(
     stack: App, processes: Processes, page: tuple[Page, list[str]]
 ) -> None:
     tab, errors = page
     tab.goto(stack.url)
     tab.wait_for_selector("#conn[data-state=live]", timeout=15_000)
+    assert tab.text_content("#aov") == "$0.00"  # an empty day: zero, not a dash, once the server says so
     load = processes.start("loadgen", "-m", "loadgen", "run", "--rate", "80", "--duration", "6")
 
     readings = []
@@ -60,18 +115,36 @@ def test_the_counter_rises_with_live_orders_and_lands_on_the_exact_total(
 
     assert load.wait(30) == 0
     snapshot = wait_until(lambda: settled(stack), 30, message="all 480 events counted")
-    wait_until(lambda: shown_cents(tab) == snapshot["totals"]["net_cents"], 10,
-               message="the page to show the exact net")
-    totals = snapshot["totals"]
-    assert tab.get_attribute("#orders", "data-value") == str(totals["orders"])
-    assert tab.get_attribute("#gross", "data-cents") == str(totals["gross_cents"])
-    assert tab.get_attribute("#refunds", "data-cents") == str(totals["refunds_cents"])
-    wait_until(lambda: tab.text_content("#net-sales") == _usd(totals["net_cents"]), 5,
+    wait_until(lambda: shows(tab, snapshot), 10, message="the page to show every figure of the snapshot")
+    wait_until(lambda: tab.text_content("#net-sales") == _usd(snapshot["totals"]["net_cents"]), 5,
                message="the animated counter to land on the total")
-    bars = tab.evaluate("document.getElementById('chart-minutes').data[0].y.length")
-    assert bars == len(snapshot["minutes"])
+    iso3 = {"US": "USA", "GB": "GBR", "DE": "DEU", "JP": "JPN", "BR": "BRA", "KW": "KWT", "FR": "FRA"}
+    wait_until(lambda: {iso3[c["country"]] for c in snapshot["countries"] if c["country"] in iso3}
+               <= set(tab.evaluate(SHOWN)["map"]), 5, message="the map to colour the buyers' countries")
+    # Plotly's world map came from this server (offline), not a CDN, and drew country shapes.
+    assert tab.locator("#chart-map path.choroplethlocation").count() >= len(snapshot["countries"]) > 0
     ARTIFACTS.mkdir(exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert errors == []
+
+
+def test_a_merchant_named_like_markup_is_shown_as_text(
+    stack: App, env: dict[str, str], page: tuple[Page, list[str]]
+) -> None:
+    tab, errors = page
+    tab.goto(stack.url)
+    tab.wait_for_selector("#conn[data-state=live]", timeout=15_000)
+    evil = orders_now(1, merchant_id="m66666", merchant_name=XSS_NAME, total_minor=9_999_900,
+                      lines=[{"sku": "m66666-p001", "title": XSS_TITLE, "qty": 1, "price_minor": 9_999_900}])
+    produce(env, [*evil, *orders_now(30)])
+    row = tab.wait_for_selector("#top-merchants tr[data-merchant-id=m66666]", timeout=30_000)
+    assert row.query_selector(".name").text_content() == XSS_NAME
+    product = tab.wait_for_selector("#top-products tr[data-sku=m66666-p001]", timeout=10_000)
+    assert product.query_selector(".name").text_content().startswith(XSS_TITLE)
+    time.sleep(1.0)  # time enough for an injected handler to have fired
+    assert tab.locator("img, main script").count() == 0  # no element was made from a name
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.locator(".merchants-card").screenshot(path=str(ARTIFACTS / "merchant-names-as-text.png"))
     assert errors == []
 
 
@@ -95,8 +168,7 @@ def test_the_page_reconnects_and_resyncs_after_the_app_restarts(
     tab.wait_for_selector("#conn[data-state=live]", timeout=30_000)
     snapshot = wait_until(lambda: settled(stack), 30, message="the restarted app to serve the day")
     assert snapshot["totals"]["orders"] >= 390  # both runs' orders: the whole day, not what came since
-    wait_until(lambda: shown_cents(tab) == snapshot["totals"]["net_cents"], 30,
-               message="the page to resync after the restart")
+    wait_until(lambda: shows(tab, snapshot), 30, message="the page to resync every figure after the restart")
     # While the app was down the browser logged failed connection attempts; nothing else may fail.
     assert [e for e in errors if "WebSocket connection" not in e] == []
 

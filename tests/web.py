@@ -24,10 +24,11 @@ def orders_now(count: int, spread_ms: int = 1, **fields: Any) -> list[dict[str, 
     events = []
     for i in range(count):
         n = next(_ids)
-        events.append(order_event(
-            event_id=f"web-{n}-{now}", order_id=f"web-order-{n}-{now}", occurred_at=now - i * spread_ms,
-            merchant_id=f"m{n % 5:05d}", merchant_name=f"Shop {n % 5}", country=countries[n % 4],
-            channel=channels[n % 3], total_minor=1_000 + n % 97, customer_id=f"c{n % 13}", **fields))
+        events.append(order_event(**{
+            "event_id": f"web-{n}-{now}", "order_id": f"web-order-{n}-{now}",
+            "occurred_at": now - i * spread_ms, "merchant_id": f"m{n % 5:05d}",
+            "merchant_name": f"Shop {n % 5}", "country": countries[n % 4], "channel": channels[n % 3],
+            "total_minor": 1_000 + n % 97, "customer_id": f"c{n % 13}", **fields}))
     return events
 
 
