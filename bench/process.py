@@ -7,6 +7,7 @@ input offset covered by a checkpoint); its peak RSS is sampled throughout.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,6 @@ import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.report import Figure
-from loadgen.model import Model
 from stream.ledger import Checkpoint
 from stream.windows import DAY_MS
 
@@ -33,10 +33,9 @@ def preload(bootstrap: str, topic: str, orders: int) -> None:
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result()
-    model = Model(seed=11)
     now = int(time.time() * 1000)
     day_start = now - now % DAY_MS - DAY_MS  # yesterday, so no event is in the future
-    pool = [model.next_event(day_start) for _ in range(5000)]
+    pool = _pool(5000)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10000,
                          "compression.type": "lz4", "partitioner": "murmur2_random",
                          "queue.buffering.max.messages": 1_000_000, "enable.idempotence": True})
@@ -55,6 +54,28 @@ def preload(bootstrap: str, topic: str, orders: int) -> None:
         if i % 10000 == 0:
             producer.poll(0)
     assert producer.flush(120) == 0
+
+
+def _pool(size: int) -> list[dict[str, object]]:
+    """Realistic events: 2,000 merchants with 50 products each, several currencies, ~2% refunds."""
+    rng = random.Random(11)
+    currencies = [("US", "USD", 100), ("DE", "EUR", 100), ("JP", "JPY", 1), ("GB", "GBP", 100)]
+    pool = []
+    for i in range(size):
+        merchant = f"m{int(rng.paretovariate(1.2)) % 2000:05d}"
+        country, currency, unit = rng.choice(currencies)
+        lines = [{"sku": f"{merchant}-p{rng.randrange(50):03d}", "title": f"Product {rng.randrange(50)}",
+                  "qty": rng.choice((1, 1, 2)), "price_minor": rng.randrange(5, 200) * unit}
+                 for _ in range(rng.choice((1, 1, 2, 3)))]
+        pool.append({
+            "event_id": "", "type": "order_refunded" if rng.random() < 0.02 else "order_placed",
+            "order_id": f"o{i}", "occurred_at": 0, "merchant_id": merchant,
+            "merchant_name": f"Shop “{merchant}”",
+            "country": country, "channel": rng.choice(("online", "mobile", "pos", "social")),
+            "currency": currency, "total_minor": sum(x["qty"] * x["price_minor"] for x in lines),
+            "customer_id": f"c{rng.randrange(300_000)}", "lines": lines,
+        })
+    return pool
 
 
 def raw_consume(bootstrap: str, topic: str, orders: int) -> float:
