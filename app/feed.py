@@ -51,7 +51,8 @@ class AggregatesFeed:
         await self._assign()
         ends = await asyncio.to_thread(self._high_watermarks)
         while True:
-            messages = await asyncio.to_thread(self._consumer.consume, 2000, 0.25)
+            # A short wait: consume() holds even ready records until it times out or fills the batch.
+            messages = await asyncio.to_thread(self._consumer.consume, 2000, 0.05)
             self.last_poll_ms = int(time.time() * 1000)
             self.kafka_ok = True
             for message in messages:

@@ -19,13 +19,43 @@ from app.view import SalesView
 Message = str | bytes
 
 
+class Signal:
+    """asyncio.Event's set/clear/wait for one waiter, without the Event's deque: ~0.7 KB less a viewer."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
 class Viewer:
     def __init__(self, day: str) -> None:
         self.day = day
         self.pending: Message | None = None
         self.resync = True  # the first thing a viewer gets is a snapshot
-        self.wake = asyncio.Event()
+        self.wake = Signal()
         self.wake.set()
+        self.sending_since: float | None = None  # monotonic time the current send began; None when idle
+        self.drop: Callable[[], None] = lambda: None  # set by whoever owns the connection
 
     def offer(self, message: Message) -> None:
         if self.resync or self.pending is not None:
@@ -85,7 +115,26 @@ class Hub:
             offered += len(watchers)
         return offered
 
-    async def run(self, hz: float) -> None:
+    def drop_stalled(self, timeout_s: float) -> int:
+        """Disconnect every viewer whose current send has waited longer than `timeout_s`."""
+        # One scan a tick instead of a timer on every send: sends are 20,000 a second at 5,000 viewers.
+        now = time.monotonic()
+        stalled = [v for v in self.viewers
+                   if v.sending_since is not None and now - v.sending_since > timeout_s]
+        for viewer in stalled:
+            self.viewers.discard(viewer)
+            self.stalled += 1
+            viewer.drop()
+        return len(stalled)
+
+    async def run(self, hz: float, stall_timeout_s: float) -> None:
+        # A fixed rate: the time a publish takes is not added to the period (a busy tick is skipped, not
+        # made up for in a burst).
+        loop = asyncio.get_running_loop()
+        period = 1 / hz
+        due = loop.time() + period
         while True:
-            await asyncio.sleep(1 / hz)
+            await asyncio.sleep(max(0.0, due - loop.time()))
             self.publish()
+            self.drop_stalled(stall_timeout_s)
+            due = max(due + period, loop.time())
