@@ -1,18 +1,27 @@
-"""`python -m loadgen`: write order events to Kafka — synthetic traffic at a rate, or a file of events."""
+"""`python -m loadgen`: write order events to Kafka — live traffic shaped like a Black Friday, a whole
+past day, or a file of events — with optional faults and a ground-truth file of what Kafka acknowledged."""
 
 from __future__ import annotations
 
 import argparse
-import signal
+import gc
 import sys
 import time
 from pathlib import Path
 from typing import NoReturn
 
-import orjson
-
+from loadgen.backfill import check_day, run_backfill
+from loadgen.catalog import Catalog
+from loadgen.faults import Faults
+from loadgen.live import run_live
 from loadgen.model import Model
-from loadgen.producer import Sender
+from loadgen.producer import Abandoned, Sender
+from loadgen.profiles import PROFILES, profile
+from loadgen.progress import Progress, say, summary
+from loadgen.send import send_file
+from loadgen.stop import Stop
+from loadgen.traffic import Traffic
+from loadgen.truth import Truth
 from stream import config
 from stream.kafka import ensure_topics
 
@@ -33,125 +42,160 @@ def _number(text: str) -> float:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _positive(text: str) -> float:
     value = _number(text)
     if value == 0:
         raise argparse.ArgumentTypeError("must be > 0")
     return value
 
 
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {text}")
+    return value
+
+
+def _count(low: int, high: int) -> argparse._ActionType:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:,} and {high:,}, got {text}")
+        return value
+    return parse
+
+
+def _traffic_options(p: argparse.ArgumentParser, default_profile: str) -> None:
+    p.add_argument("--profile", choices=PROFILES, default=default_profile,
+                   help="rate shape: steady; ramp (zero to --rate in 10 min, climbing on); bfcm (the Black "
+                        "Friday weekend: diurnal curve, x8 spike at midnight, flash sales, Cyber Monday "
+                        "tail)")
+    p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same traffic")
+    p.add_argument("--merchants", type=_count(1, 100_000), default=2000, help="number of merchants")
+    p.add_argument("--dup-rate", type=_fraction, default=0.0,
+                   help="share of events re-sent later as exact duplicates")
+    p.add_argument("--late-rate", type=_fraction, default=0.0,
+                   help="share of events whose occurred_at lags the stream by 1 s up to --late-max")
+    p.add_argument("--late-max", type=_positive, default=60.0, help="most seconds a late event lags")
+    p.add_argument("--bad-rate", type=_fraction, default=0.0,
+                   help="share of events followed by a malformed message (14 kinds, see README)")
+    p.add_argument("--truth", type=Path, metavar="FILE", default=argparse.SUPPRESS,
+                   help="after the run, write what Kafka acknowledged (valid events counted once) per day "
+                        "and minute, shaped like /api/snapshot (default: none)")
+
+
+def _live_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rate", type=_positive, default=50.0, help="baseline events per second")
+    p.add_argument("--duration", type=_number, default=0.0,
+                   help="seconds to run; 0 runs until Ctrl-C. With a fixed duration exactly the events due "
+                        "by then are sent (steady: rate x duration)")
+    p.add_argument("--speed", type=_positive, default=1.0,
+                   help="run the profile's clock this many times faster (60: an hour of bfcm per minute)")
+    _traffic_options(p, "steady")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="python -m loadgen",
-        description="Emit order events to the `orders` topic. Kafka settings come from KAFKA_BOOTSTRAP "
-                    "and friends (see README).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", metavar="{run,send}")
-    run = sub.add_parser("run", help="synthetic orders at a steady rate (the default command)",
-                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    parser = _Parser(prog="python -m loadgen", formatter_class=formatter,
+                     description="Emit order events to the `orders` topic (without a command: `run`). Kafka "
+                                 "settings come from KAFKA_BOOTSTRAP and friends (see README).")
+    sub = parser.add_subparsers(dest="command", metavar="{run,backfill,send}")
+    run = sub.add_parser("run", formatter_class=formatter, help="live events at a rate, shaped by a profile "
+                                                                "(the default command)")
     for p in (parser, run):
-        p.add_argument("--rate", type=_positive_float, default=50.0, help="orders per second")
-        p.add_argument("--duration", type=_number, default=0.0,
-                       help="seconds to run; 0 runs until Ctrl-C")
-        p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same orders")
-        p.add_argument("--merchants", type=int, default=2000, help="number of merchants")
-    send = sub.add_parser("send", help="send the events in a file, one JSON event per line, as-is "
-                                       "(malformed lines too: that is how to test the dead-letter path)")
+        _live_options(p)
+    backfill = sub.add_parser("backfill", formatter_class=formatter,
+                              help="a whole past UTC day with its true event times, as fast as Kafka "
+                                   "takes it")
+    backfill.add_argument("--day", required=True, default=argparse.SUPPRESS,
+                          help="the UTC day, YYYY-MM-DD; must be over (required)")
+    backfill.add_argument("--orders", type=_count(1, 10**10), required=True, default=argparse.SUPPRESS,
+                          help="events to spread over the day (required)")
+    _traffic_options(backfill, "bfcm")
+    send = sub.add_parser("send", formatter_class=formatter,
+                          help="send the events in a file, one JSON event per line, as-is (malformed lines "
+                               "too: that is how to test the dead-letter path)")
     send.add_argument("file", type=Path, help="JSON Lines file; '-' reads standard input")
     return parser
 
 
-def _report(sender: Sender, started: float, final: bool = False) -> None:
-    elapsed = max(time.monotonic() - started, 1e-9)
-    line = (f"sent {sender.sent}  acked {sender.acked}  failed {sender.failed}  "
-            f"{sender.acked / elapsed:,.0f} orders/s  {elapsed:,.1f}s")
-    if final:
-        print(f"done: {line}", file=sys.stderr)
-    elif sys.stderr.isatty():
-        print(f"\r{line}   ", end="", file=sys.stderr, flush=True)
-
-
-def _finish(sender: Sender, started: float) -> int:
-    left = sender.flush()
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
-    _report(sender, started, final=True)
-    if sender.failed or left:
-        print(f"error: {sender.failed + left} events not acknowledged by Kafka "
-              f"(last error: {sender.last_error})", file=sys.stderr)
-        return 1
-    return 0
-
-
-def run(sender: Sender, rate: float, duration: float, seed: int, merchants: int) -> int:
-    model = Model(seed=seed, merchants=merchants)
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    started = time.monotonic()
-    last_report = started
-    total = int(duration * rate) if duration else None  # --duration 10 --rate 50 sends exactly 500
-    while not stop and (total is None or sender.sent < total):
-        now = time.monotonic()
-        due = int((now - started) * rate) + 1 - sender.sent
-        if total is not None:
-            due = min(due, total - sender.sent)
-        for _ in range(max(0, due)):
-            event = model.next_event(int(time.time() * 1000))
-            sender.send(orjson.dumps(event), event["merchant_id"].encode(), event["occurred_at"])
-        if now - last_report >= 0.5:
-            _report(sender, started)
-            last_report = now
-        sender.poll(min(0.05, 1 / rate))
-    return _finish(sender, started)
-
-
-def send_file(sender: Sender, path: Path) -> int:
-    started = time.monotonic()
-    stream = sys.stdin.buffer if str(path) == "-" else path.open("rb")
-    with stream:
-        for line in stream:
-            value = line.rstrip(b"\r\n")
-            if not value:
-                continue
-            key, timestamp = None, None
-            try:
-                doc = orjson.loads(value)
-                if isinstance(doc, dict):
-                    if isinstance(doc.get("merchant_id"), str):
-                        key = doc["merchant_id"].encode()
-                    if type(doc.get("occurred_at")) is int and doc["occurred_at"] > 0:
-                        timestamp = doc["occurred_at"]
-            except orjson.JSONDecodeError:
-                pass  # malformed on purpose: sent as-is for the worker to dead-letter
-            sender.send(value, key, timestamp)
-    return _finish(sender, started)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "send" and str(args.file) != "-" and not args.file.is_file():
-        print(f"error: no such file: {args.file}", file=sys.stderr)
+    command = args.command or "run"
+    day_start = 0
+    if command == "send" and str(args.file) != "-" and not args.file.is_file():
+        say(f"error: no such file: {args.file}")
+        return 2
+    if command == "backfill":
+        try:
+            day_start = check_day(args.day, int(time.time() * 1000))
+        except ValueError as exc:
+            say(f"error: --day: {exc}")
+            return 2
+    truth_path: Path | None = getattr(args, "truth", None)
+    if truth_path is not None and not truth_path.parent.is_dir():
+        say(f"error: --truth: no such directory: {truth_path.parent}")
         return 2
     settings = config.load()
     try:
         ensure_topics(settings)
     except Exception as exc:
-        print(f"error: cannot reach Kafka at {settings.bootstrap} to prepare topics: {exc}", file=sys.stderr)
+        say(f"error: cannot reach Kafka at {settings.bootstrap} to prepare topics: {exc}")
         return 1
-    sender = Sender(settings)
-    if args.command == "send":
-        return send_file(sender, args.file)
-    if args.merchants < 1:
-        print("error: --merchants must be at least 1", file=sys.stderr)
-        return 2
-    return run(sender, args.rate, args.duration, args.seed, args.merchants)
+
+    stop = Stop().install()
+    truth = Truth() if truth_path is not None else None
+    sender = Sender(settings, on_failed=truth.failed if truth else None, stop_waiting=lambda: stop.requested)
+    traffic = None
+    if command != "send":
+        shape = profile(args.profile, args.seed, args.merchants)
+        run_tag = args.day if command == "backfill" else str(time.time_ns())  # live runs never share ids
+        model = Model(Catalog(args.seed, args.merchants), args.seed, run_tag)
+        faults = Faults(args.seed, args.dup_rate, args.late_rate, args.late_max, args.bad_rate)
+        traffic = Traffic(model, sender, faults, truth)
+    gc.freeze()  # the catalog lives for the whole run: keep the collector from re-scanning it
+    progress = Progress(sender)
+    made = 0
+    try:
+        if traffic is None:
+            made = send_file(sender, args.file, stop)
+        elif command == "backfill":
+            run_backfill(traffic, shape, day_start, args.orders, stop, progress.update)
+        else:
+            run_live(traffic, sender, shape, args.rate, args.duration, args.speed, stop, progress.update)
+        if traffic is not None:
+            traffic.finish()
+            made = traffic.made
+    except Abandoned as exc:
+        for value in exc.unsent if truth is not None else ():
+            truth.failed(value)  # tallied when made, never sent
+    return _finish(sender, traffic, made, progress, stop, truth, truth_path)
+
+
+def _finish(sender: Sender, traffic: Traffic | None, made: int, progress: Progress, stop: Stop,
+            truth: Truth | None, truth_path: Path | None) -> int:
+    waiting_said, since, give_up_at = False, time.monotonic(), stop.presses + 1
+    while sender.flush(0.25) and stop.presses < give_up_at:
+        progress.update(made, force=True)
+        if not waiting_said and time.monotonic() - since > 5:
+            say(f"waiting for Kafka to acknowledge {sender.in_flight} messages (Ctrl-C to give up)")
+            waiting_said = True
+    if sender.in_flight:
+        sender.abandon()
+    elapsed = progress.elapsed
+    progress.close()
+    faults = {"duplicates": traffic.duplicates, "late": traffic.late, "malformed": traffic.malformed} \
+        if traffic is not None else {}
+    if truth is not None and truth_path is not None:
+        truth.write(truth_path, {"sent": sender.sent, "acknowledged": sender.acked, "failed": sender.failed})
+    say(summary(sender, made, elapsed, faults))
+    if sender.failed:
+        say(f"error: {sender.failed} messages not acknowledged by Kafka (last error: {sender.last_error})")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,85 +1,203 @@
-"""A deterministic shop-traffic model: merchants, products, shoppers and the order events they make."""
+"""The shoppers: a deterministic stream of order events (placed and refunded), rendered straight to the
+JSON bytes that go on the wire.
+
+Speed matters here (hundreds of thousands of events a second from one process), so the slow part — what
+a basket holds — is made once per *slot*: a table of baskets (16,384, or 8 per merchant if more) shared
+out among merchants by popularity, each rendered on first use from its own seed. An event then only
+picks a slot and stamps ids, customer and time into a byte template. Over a long run every basket
+recurs, as best-sellers do. The table is kept small on purpose: it must stay in the CPU cache.
+"""
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 import random
-import uuid
+from array import array
+from collections.abc import Callable
 from typing import Any
 
-from stream.money import CURRENCIES
-from stream.orders import ORDER_PLACED, ORDER_REFUNDED
+import orjson
 
-# (country, weight, currency): big markets first, each buyer pays in the local currency.
-COUNTRIES: list[tuple[str, int, str]] = [
-    ("US", 40, "USD"), ("GB", 9, "GBP"), ("DE", 8, "EUR"), ("CA", 6, "CAD"), ("FR", 5, "EUR"),
-    ("AU", 4, "AUD"), ("JP", 4, "JPY"), ("NL", 3, "EUR"), ("IT", 3, "EUR"), ("ES", 3, "EUR"),
-    ("SE", 2, "SEK"), ("CH", 2, "CHF"), ("PL", 2, "PLN"), ("BR", 3, "BRL"), ("MX", 2, "MXN"),
-    ("IN", 2, "INR"), ("KR", 1, "KRW"), ("KW", 1, "KWD"),
-]
-CHANNELS: list[tuple[str, int]] = [("online", 55), ("mobile", 30), ("pos", 10), ("social", 5)]
-# Real shop names are messy: quotes, markup-looking text and non-ASCII must all survive the trip.
-_NAMES = ["Ölberg Outfitters", "Café “Zuckerl”", "<b>Bold</b> Deals", "O'Reilly & Sons", "東京ギア",
-          "Łódź Lamps", "Ñandú Sports", 'The "Best" Buy', "Müller Möbel", "São Paulo Surf"]
-_WORDS = ["Mug", "Hoodie", "Lamp", "Sneaker", "Backpack", "Candle", "Poster", "Scarf", "Headphones", "Tent"]
+from loadgen.catalog import CHANNELS, COUNTRIES, CURRENCY_OF, Catalog, Merchant
+from loadgen.producer import Outgoing
+from loadgen.shares import apportion
+from stream.money import to_usd_cents
+
+MIN_SLOTS = 1 << 14
+SLOTS_PER_MERCHANT = 8  # so a merchant's share is not mostly the one slot everyone gets
+RING = 1 << 14  # orders a refund may come back for
+RING_MASK = RING - 1
+CUSTOMERS = 2_000_000
+REFUND_RATE = 0.02
+
+# A basket's body runs from merchant_id to `"customer_id":"c`; the customer number closes the event.
+_PLACED = b'{"event_id":"%s%012x","type":"order_placed","order_id":"%s%012x","occurred_at":%d%s%07d"}'
+_REFUNDED = b'{"event_id":"%s%012x","type":"order_refunded","order_id":"%s%012x","occurred_at":%d%s%07d"}'
+_DOMESTIC = 0.75  # share of a merchant's buyers from its home market
 
 
 class Model:
-    def __init__(self, seed: int = 1, merchants: int = 2000, refund_rate: float = 0.02) -> None:
-        self.rng = random.Random(seed)
+    """Events in a fixed order for a seed; `run_tag` makes the ids of one run differ from another's."""
+
+    def __init__(self, catalog: Catalog, seed: int = 1, run_tag: str = "", refund_rate: float = REFUND_RATE
+                 ) -> None:
+        self.catalog = catalog
         self.refund_rate = refund_rate
-        rng = self.rng
-        self.merchants = [
-            (f"m{i:05d}", f"{_NAMES[i % len(_NAMES)]} #{i}" if i >= len(_NAMES) else _NAMES[i])
-            for i in range(merchants)
-        ]
-        # Zipf-like popularity: a few merchants take most of the orders.
-        self.merchant_weights = [1.0 / (rank + 1) ** 1.1 for rank in range(merchants)]
-        self._country_weights = [w for _, w, _ in COUNTRIES]
-        self._channel_weights = [w for _, w in CHANNELS]
-        self._recent: list[dict[str, Any]] = []  # placed orders that a later refund may point at
-        self._uuid_bits = rng.getrandbits
+        self.rng = random.Random(f"{seed}:traffic")
+        self._random = self.rng.random
+        self._seed = seed
+        ids = random.Random(f"{seed}:ids:{run_tag}")
+        self._event_prefix = _uuid_prefix(ids)
+        self._order_prefix = _uuid_prefix(ids)
+        self._stray_prefix = _uuid_prefix(ids)
+        self.slots = max(MIN_SLOTS, SLOTS_PER_MERCHANT * len(catalog.merchants))
+        owner, self.slot_ranges = _share_slots(catalog.popularity, self.slots)
+        keys = [merchant.id.encode() for merchant in catalog.merchants]
+        self._slot_merchant = owner
+        self._keys = [keys[m] for m in owner]
+        # One flat list or array per field, not an object per slot: a random slot costs one cache miss.
+        self._bodies: list[bytes | None] = [None] * self.slots
+        self._cents = array("q", bytes(8 * self.slots))
+        self._partials: list[tuple[bytes, int] | None] = [None] * self.slots  # first line refunded alone
+        self._ring_slot = array("l", [-1]) * RING  # by order number: its slot, -1 once refunded
+        self._ring_customer = array("l", [0]) * RING
+        self.count = 0  # events made so far: the next event number
+        self.refunds = 0
+        self._focus: tuple[int, int, float] | None = None
 
-    def _id(self) -> str:
-        return str(uuid.UUID(int=self._uuid_bits(128), version=4))
+    def focus(self, sale: tuple[int, float] | None) -> None:
+        """A flash sale: (merchant, share of the orders it takes from now on); None ends it."""
+        if sale is None:
+            self._focus = None
+        else:
+            merchant, share = sale
+            start, count = self.slot_ranges[merchant]
+            self._focus = (start, count, share)
 
-    def next_event(self, occurred_at: int) -> dict[str, Any]:
-        if self._recent and self.rng.random() < self.refund_rate:
-            return self._refund(occurred_at)
-        return self._order(occurred_at)
+    def events(self, times: list[int], details: list[tuple[int, bool]] | None = None) -> list[Outgoing]:
+        """One event for each occurred_at in `times`, ready to send: (value, key, occurred_at). With
+        `details`, each event's (US cents, is a refund) is appended to it too."""
+        rng, refund_rate, focus, slots = self._random, self.refund_rate, self._focus, self.slots
+        bodies, cents, keys = self._bodies, self._cents, self._keys
+        ring_slot, ring_customer = self._ring_slot, self._ring_customer
+        event_prefix, order_prefix, placed = self._event_prefix, self._order_prefix, _PLACED
+        n = self.count
+        out: list[Outgoing] = []
+        add = out.append
+        for at in times:
+            if rng() < refund_rate and n:
+                refund = self._refund(n, at)
+                if refund is not None:
+                    n += 1
+                    add((refund[0], refund[1], at))
+                    if details is not None:
+                        details.append((refund[2], True))
+                    continue
+            if focus is not None and rng() < focus[2]:
+                slot = focus[0] + int(rng() * focus[1])
+            else:
+                slot = int(rng() * slots)
+            body = bodies[slot] or self._fill(slot)
+            u = rng()
+            u *= u
+            customer = int(u * u * CUSTOMERS)  # skewed to low numbers: a loyal few come back again and again
+            ring_slot[n & RING_MASK] = slot
+            ring_customer[n & RING_MASK] = customer
+            add((placed % (event_prefix, n, order_prefix, n, at, body, customer), keys[slot], at))
+            if details is not None:
+                details.append((cents[slot], False))
+            n += 1
+        self.count = n
+        return out
 
-    def _order(self, occurred_at: int) -> dict[str, Any]:
-        rng = self.rng
-        merchant_id, merchant_name = rng.choices(self.merchants, self.merchant_weights)[0]
-        country, _, currency = rng.choices(COUNTRIES, self._country_weights)[0]
-        exponent = CURRENCIES[currency].exponent
-        lines = []
-        for _ in range(min(12, max(1, int(rng.lognormvariate(0.3, 0.6))))):
-            product = rng.randrange(50)
-            price_major = round(rng.lognormvariate(3.2, 0.9), 2)
-            lines.append({
-                "sku": f"{merchant_id}-p{product:03d}",
-                "title": f"{_WORDS[product % len(_WORDS)]} {product}",
-                "qty": rng.choice((1, 1, 1, 2, 3)),
-                "price_minor": max(1, int(price_major * 10**exponent / _rate_of(currency))),
-            })
-        event = {
-            "event_id": self._id(), "type": ORDER_PLACED, "order_id": self._id(),
-            "occurred_at": occurred_at, "merchant_id": merchant_id, "merchant_name": merchant_name,
-            "country": country, "channel": rng.choices(CHANNELS, self._channel_weights)[0][0],
-            "currency": currency, "total_minor": sum(line["qty"] * line["price_minor"] for line in lines),
-            "customer_id": f"c{rng.randrange(200_000):06d}", "lines": lines,
-        }
-        self._recent.append(event)
-        if len(self._recent) > 10_000:
-            del self._recent[:5_000]
-        return event
+    def sample(self, occurred_at: int) -> tuple[bytes, bytes]:
+        """A placed order outside the sequence (its own ids), for faults to corrupt: value and key."""
+        slot = int(self._random() * self.slots)
+        body = self._bodies[slot] or self._fill(slot)
+        n = self.rng.getrandbits(47)
+        value = _PLACED % (self._stray_prefix, n, self._stray_prefix, n, occurred_at, body, 1)
+        return value, self._keys[slot]
 
-    def _refund(self, occurred_at: int) -> dict[str, Any]:
-        original = self._recent.pop(self.rng.randrange(len(self._recent)))
-        return {**original, "event_id": self._id(), "type": ORDER_REFUNDED,
-                "occurred_at": max(occurred_at, original["occurred_at"])}
+    def _refund(self, n: int, occurred_at: int) -> tuple[bytes, bytes, int] | None:
+        """Event n refunds an earlier order, whole or its first line: value, key, US cents."""
+        order = n - 1 - int(self._random() * min(n, RING))
+        slot = self._ring_slot[order % RING]
+        self._ring_slot[n % RING] = -1  # a refund is not an order to refund later
+        if slot < 0:  # that one was a refund, or is refunded already
+            return None
+        self._ring_slot[order % RING] = -1
+        self.refunds += 1
+        body, cents = self._bodies[slot] or b"", self._cents[slot]
+        partial = self._partials[slot]
+        if partial is not None and self._random() < 0.3:
+            body, cents = partial
+        value = _REFUNDED % (self._event_prefix, n, self._order_prefix, order, occurred_at, body,
+                             self._ring_customer[order % RING])
+        return value, self._keys[slot], cents
+
+    def _fill(self, slot: int) -> bytes:
+        merchant = self.catalog.merchants[self._slot_merchant[slot]]
+        whole, partial = _basket(merchant, random.Random((self._seed << 20) + slot))
+        self._bodies[slot], self._cents[slot] = whole
+        self._partials[slot] = partial
+        return whole[0]
 
 
-def _rate_of(currency: str) -> float:
-    # Only to make local prices look local; money itself never goes through floats.
-    return float(CURRENCIES[currency].usd_rate)
+def _basket(merchant: Merchant, rng: random.Random) -> tuple[tuple[bytes, int], tuple[bytes, int] | None]:
+    """The body and US cents of an order, and of a refund of just its first line (None for one line)."""
+    draw = rng.random
+    if draw() < _DOMESTIC:
+        country, channel = merchant.home, _pick(draw, _CHANNELS)
+    else:
+        country, channel = _pick(draw, _COUNTRIES), _pick(draw, _REMOTE_CHANNELS)
+    currency = CURRENCY_OF[country]
+    products = merchant.products
+    lines = []
+    for _ in range(min(20, max(1, round(math.exp(rng.gauss(0.4, 0.6)))))):  # log-normal basket size
+        product = products[int(len(products) * draw() ** 2.5)]  # best-sellers first
+        lines.append({"sku": product.sku, "title": product.title, "qty": _pick(draw, _QUANTITIES),
+                      "price_minor": product.price_in(currency)})
+
+    def render(part: list[dict[str, Any]]) -> tuple[bytes, int]:
+        total = sum(line["qty"] * line["price_minor"] for line in part)
+        doc = orjson.dumps({"merchant_id": merchant.id, "merchant_name": merchant.name, "country": country,
+                            "channel": channel, "currency": currency, "total_minor": total, "lines": part})
+        return b"," + doc[1:-1] + b',"customer_id":"c', to_usd_cents(total, currency)
+
+    return render(lines), render(lines[:1]) if len(lines) > 1 else None
+
+
+def _table(pairs: list[tuple[Any, int]]) -> tuple[list[Any], list[float]]:
+    values, weights = zip(*pairs, strict=True)
+    return list(values), [w / sum(weights) for w in itertools.accumulate(weights)]
+
+
+def _pick(draw: Callable[[], float], table: tuple[list[Any], list[float]]) -> Any:
+    values, cumulative = table
+    return values[bisect.bisect(cumulative, draw() * cumulative[-1])]
+
+
+_CHANNELS = _table(CHANNELS)
+_REMOTE_CHANNELS = _table([(c, w) for c, w in CHANNELS if c != "pos"])  # no till across a border
+_COUNTRIES = _table([(country, weight) for country, weight, _ in COUNTRIES])
+_QUANTITIES = _table([(1, 75), (2, 17), (3, 5), (4, 2), (6, 1)])
+
+
+def _share_slots(popularity: list[float], slots: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Give every merchant at least one slot and the rest in proportion to popularity (largest remainder)."""
+    counts = [1 + extra for extra in apportion(popularity, slots - len(popularity))]
+    owner: list[int] = []
+    ranges = []
+    for merchant, count in enumerate(counts):
+        ranges.append((len(owner), count))
+        owner.extend([merchant] * count)
+    return owner, ranges
+
+
+def _uuid_prefix(rng: random.Random) -> bytes:
+    # Looks like a UUIDv4 whose last group is the event number: unique without hashing per event.
+    text = f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-" \
+           f"{8 + rng.getrandbits(2):x}{rng.getrandbits(12):03x}-"
+    return text.encode()

@@ -1,0 +1,47 @@
+"""Backfill a past UTC day: the whole day's events with their true times (Kafka timestamp = occurred_at),
+spread over the day by the profile's shape, sent as fast as the broker takes them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from loadgen.profiles import Profile, day_plan
+from loadgen.stop import Stop
+from loadgen.traffic import Traffic
+from stream.windows import parse_day
+
+BATCH = 2000
+
+
+def check_day(text: str, now_ms: int) -> int:
+    """The day's start in ms; ValueError, with a one-line reason, unless it is a well-formed past day."""
+    start, end = parse_day(text)
+    if start > now_ms:
+        raise ValueError(f"{text} is in the future")
+    if end > now_ms:
+        raise ValueError(f"{text} is today and not over yet: only past days can be backfilled")
+    return start
+
+
+def run_backfill(traffic: Traffic, shape: Profile, day_start_ms: int, orders: int, stop: Stop,
+                 report: Callable[[int], None]) -> None:
+    """`report(events made so far)` is called after each batch."""
+    traffic.earliest_ms = day_start_ms  # late events stay inside the day
+    times: list[int] = []
+    sale: tuple[int, float] | None = None
+    for second, count in enumerate(day_plan(shape, orders)):
+        flash = shape.flash(shape.day_start + second)
+        if flash != sale:  # a flash sale starts or ends: what came before goes out under the old focus
+            traffic.emit(times)
+            times = []
+            traffic.model.focus(flash)
+            sale = flash
+        base = day_start_ms + second * 1000
+        times.extend([base + j * 1000 // count for j in range(count)])
+        if len(times) >= BATCH:
+            traffic.emit(times)
+            times = []
+            report(traffic.made)
+            if stop.requested:
+                return
+    traffic.emit(times)
