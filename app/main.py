@@ -223,7 +223,8 @@ def create_app(settings: AppSettings | None = None) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        view = SalesView()
+        rules = settings.kafka.rules
+        view = SalesView(rules.seconds_horizon_ms, rules.grace_ms)
         feed = AggregatesFeed(settings.kafka, view)
         hub = Hub(view)
         tasks = [asyncio.create_task(feed.run()),

@@ -33,6 +33,7 @@ class SalesView:
         self.records = 0
         self._changes: dict[str, Changes] = defaultdict(Changes)
         self._progress: deque[tuple[int, int]] = deque(maxlen=64)  # (written_ms, input offsets applied)
+        self._final_before = 0  # minutes ending by this were already pushed as final
 
     def apply(self, raw: bytes) -> bool:
         """Fold one checkpoint record; False if it broke its partition's chain and was ignored."""
@@ -70,6 +71,13 @@ class SalesView:
         return pick(marks) if marks else 0
 
     def take_changes(self) -> dict[str, Changes]:
+        """What changed since the last call, by day, including minutes that have just become final."""
+        final_before = self.watermark(min) - self.grace_ms
+        first = max(self._final_before, final_before - 60 * MINUTE_MS)  # a jump is not a backfill of finals
+        for minute in range(first - first % MINUTE_MS, final_before - MINUTE_MS + 1, MINUTE_MS):
+            if minute + MINUTE_MS > self._final_before and minute in self.minutes:
+                self._changes[day_of(minute)].minutes.add(minute)
+        self._final_before = max(self._final_before, final_before)
         changes, self._changes = self._changes, defaultdict(Changes)
         return dict(changes)
 
@@ -143,8 +151,9 @@ def _day_figures(parts: list[DaySales]) -> dict[str, Any]:
     top_merchants = heapq.nlargest(TOP, merchants, key=lambda kv: (merchant_net(kv[1]), kv[0]))
     top_products = heapq.nlargest(TOP, products, key=lambda kv: (kv[1][NET], kv[0]))
     return {
-        "totals": {**totals.as_dict(), "aov_cents": _aov(totals),
-                   "unique_customers": Uniques.union(p.customers for p in parts).estimate()},
+        # An estimate can overshoot; shoppers never outnumber orders.
+        "totals": {**totals.as_dict(), "aov_cents": _aov(totals), "unique_customers": min(
+            totals.orders, Uniques.union(p.customers for p in parts).estimate())},
         "countries": _breakdown("country", countries),
         "channels": _breakdown("channel", channels),
         "top_merchants": [{"merchant_id": k, "name": m[NAME], "orders": m[ORDERS],

@@ -47,7 +47,7 @@ def test_orders_sent_by_the_load_generator_reach_the_page_to_the_cent(
         *(order_event(total_minor=100 + i, occurred_at=t0 + 130_000 + i, merchant_id=f"m{i:05d}")
           for i in range(40)),
     ]
-    malformed = [b'{"event_id": "broken"', b'{"event_id": "x", "total_minor": -5}']
+    malformed = [b'{"event_id": "broken"', b'{"event_id": "x", "total_minor": 500}']
     lines = [orjson.dumps(e) for e in events] + malformed
     path = tmp_path / "orders.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")

@@ -62,3 +62,22 @@ def test_changes_are_reported_once_by_day() -> None:
     assert list(changes) == ["2026-11-27"]
     assert changes["2026-11-27"].minutes == {NOON, NOON + 60_000}
     assert view.take_changes() == {}
+
+
+def test_a_minute_that_becomes_final_without_new_sales_is_pushed_again() -> None:
+    view = SalesView(grace_ms=5_000)
+    state = PartitionState(PartitionLedger(0), Rules(grace_ms=5_000))
+    state.apply(0, orjson.dumps(order_event(occurred_at=NOON + 1_000)), NOW)
+    first = state.checkpoint(NOW)
+    state.apply(1, orjson.dumps(order_event(occurred_at=NOON + 66_000)), NOW)  # watermark past NOON's grace
+    second = state.checkpoint(NOW)
+    assert first is not None and second is not None
+    view.apply(first.encode())
+    view.take_changes()
+    assert view.snapshot("2026-11-27")["minutes"][0]["final"] is False
+    view.apply(second.encode())
+    changes = view.take_changes()["2026-11-27"]
+    assert NOON in changes.minutes  # unchanged figures, but now final: the page must hear of it
+    delta = view.snapshot("2026-11-27", changes)
+    assert [m["final"] for m in delta["minutes"] if m["start_ms"] == NOON] == [True]
+    assert NOON not in view.take_changes().get("2026-11-27", type(changes)()).minutes
