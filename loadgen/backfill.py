@@ -3,6 +3,7 @@ spread over the day by the profile's shape, sent as fast as the broker takes the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from loadgen.profiles import Profile, day_plan
@@ -37,7 +38,7 @@ def run_backfill(traffic: Traffic, shape: Profile, day_start_ms: int, orders: in
             traffic.model.focus(flash)
             sale = flash
         base = day_start_ms + second * 1000
-        times.extend([base + j * 1000 // count for j in range(count)])
+        times.extend([base + offset for offset in _spread(count)])
         if len(times) >= BATCH:
             traffic.emit(times)
             times = []
@@ -45,3 +46,9 @@ def run_backfill(traffic: Traffic, shape: Profile, day_start_ms: int, orders: in
             if stop.requested:
                 return
     traffic.emit(times)
+
+
+@functools.cache
+def _spread(count: int) -> tuple[int, ...]:
+    """Offsets in ms of `count` events spread evenly over a second."""
+    return tuple(j * 1000 // count for j in range(count))

@@ -7,7 +7,8 @@ import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
+from statistics import NormalDist
+from typing import NamedTuple
 
 from stream.money import CURRENCIES
 
@@ -39,8 +40,7 @@ _GOODS = ["Mug", "Hoodie", "Lamp", "Sneaker", "Backpack", "Candle", "Poster", "S
 _STYLES = ["Classic", "Pro", "Mini", "Deluxe", "Eco", "Retro", "Limited", "Everyday", "Ultra", "Kids'"]
 
 
-@dataclass(frozen=True)
-class Product:
+class Product(NamedTuple):
     sku: str
     title: str
     usd_cents: int
@@ -57,7 +57,7 @@ class Product:
         return max(1, minor)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Merchant:
     index: int
     id: str
@@ -65,21 +65,40 @@ class Merchant:
     home: str  # country most of its buyers come from
     seed: int
 
-    @cached_property
-    def products(self) -> list[Product]:
-        # Made on first sale from the merchant's own seed: the order merchants are visited in is irrelevant.
-        rng = random.Random(f"{self.seed}:products:{self.index}")
-        count = min(500, max(3, int(rng.lognormvariate(3.5, 1.0))))
-        products = []
-        draw = rng.random
-        for number in range(count):
-            title = f"{_STYLES[int(draw() * len(_STYLES))]} {_GOODS[int(draw() * len(_GOODS))]} {number}"
-            usd_cents = min(200_000, max(50, int(math.exp(rng.gauss(7.8, 1.0)))))  # log-normal, median $24
-            products.append(Product(f"{self.id}-p{number:04d}", title, usd_cents))
-        return products
+    @property
+    def product_count(self) -> int:
+        return _PRODUCT_COUNTS[_mix(self.seed, self.index, -1) % len(_PRODUCT_COUNTS)]
+
+    def product(self, number: int) -> Product:
+        """Product `number` of this merchant, from a hash of (seed, merchant, number): any product is
+        made directly, in any order, and is the same every time."""
+        h = _mix(self.seed, self.index, number)
+        title = f"{_KINDS_OF_GOODS[h % len(_KINDS_OF_GOODS)]} {number}"
+        return Product(f"{self.id}-p{number:04d}", title, _PRICES[(h >> 16) % len(_PRICES)])
 
 
+def _mix(*values: int) -> int:
+    """splitmix64 over the values: a stable, well-spread 64-bit number."""
+    z = 0
+    for value in values:
+        z = (z ^ value) + 0x9E3779B97F4A7C15 & _MASK64
+        z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9 & _MASK64
+        z = (z ^ z >> 27) * 0x94D049BB133111EB & _MASK64
+        z ^= z >> 31
+    return z
+
+
+def _lognormal_quantiles(mu: float, sigma: float, low: int, high: int) -> list[int]:
+    # 1,024 equally likely values: a table lookup instead of a draw from the distribution
+    return [min(high, max(low, int(math.exp(mu + sigma * NormalDist().inv_cdf((i + 0.5) / 1024)))))
+            for i in range(1024)]
+
+
+_MASK64 = (1 << 64) - 1
 _USD_RATE = {code: float(Decimal(c.usd_rate)) for code, c in CURRENCIES.items()}  # shelf prices only
+_KINDS_OF_GOODS = [f"{style} {goods}" for style in _STYLES for goods in _GOODS]
+_PRICES = _lognormal_quantiles(7.8, 1.0, 50, 200_000)  # US cents: median $24, 50¢ to $2,000
+_PRODUCT_COUNTS = _lognormal_quantiles(3.5, 1.0, 3, 500)  # median 33 products a merchant
 
 
 class Catalog:

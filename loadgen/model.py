@@ -27,9 +27,10 @@ from stream.money import to_usd_cents
 
 MIN_SLOTS = 1 << 14
 SLOTS_PER_MERCHANT = 8  # so a merchant's share is not mostly the one slot everyone gets
-RING = 1 << 14  # orders a refund may come back for
+RING = 1 << 14  # orders a refund may come back for: the last 16,384 whose number is a multiple of 8
 RING_MASK = RING - 1
-CUSTOMERS = 2_000_000
+REFUNDABLE = 8  # only every 8th order is remembered for a refund: a store per event costs 15% of its time
+CUSTOMERS = 2_000_000  # < 2**21: a customer number fits beside the slot in one ring entry
 REFUND_RATE = 0.02
 
 # A basket's body runs from merchant_id to `"customer_id":"c`; the customer number closes the event.
@@ -61,10 +62,11 @@ class Model:
         self._bodies: list[bytes | None] = [None] * self.slots
         self._cents = array("q", bytes(8 * self.slots))
         self._partials: list[tuple[bytes, int] | None] = [None] * self.slots  # first line refunded alone
-        self._ring_slot = array("l", [-1]) * RING  # by order number: its slot, -1 once refunded
-        self._ring_customer = array("l", [0]) * RING
+        # order number // REFUNDABLE -> slot << 21 | customer; -1: nothing to refund there
+        self._ring = array("q", [-1]) * RING
         self.count = 0  # events made so far: the next event number
         self.refunds = 0
+        self._next_refund = self._refund_after(0)
         self._focus: tuple[int, int, float] | None = None
 
     def focus(self, sale: tuple[int, float] | None) -> None:
@@ -79,15 +81,15 @@ class Model:
     def events(self, times: list[int], details: list[tuple[int, bool]] | None = None) -> list[Outgoing]:
         """One event for each occurred_at in `times`, ready to send: (value, key, occurred_at). With
         `details`, each event's (US cents, is a refund) is appended to it too."""
-        rng, refund_rate, focus, slots = self._random, self.refund_rate, self._focus, self.slots
+        rng, focus, slots, ring = self._random, self._focus, self.slots, self._ring
         bodies, cents, keys = self._bodies, self._cents, self._keys
-        ring_slot, ring_customer = self._ring_slot, self._ring_customer
         event_prefix, order_prefix, placed = self._event_prefix, self._order_prefix, _PLACED
         n = self.count
         out: list[Outgoing] = []
         add = out.append
         for at in times:
-            if rng() < refund_rate and n:
+            if n == self._next_refund:
+                self._next_refund = self._refund_after(n)
                 refund = self._refund(n, at)
                 if refund is not None:
                     n += 1
@@ -96,15 +98,17 @@ class Model:
                         details.append((refund[2], True))
                     continue
             if focus is not None and rng() < focus[2]:
-                slot = focus[0] + int(rng() * focus[1])
+                u = rng() * focus[1]
+                slot = focus[0] + int(u)
             else:
-                slot = int(rng() * slots)
+                u = rng() * slots
+                slot = int(u)
             body = bodies[slot] or self._fill(slot)
-            u = rng()
+            u -= int(u)  # the draw's unused low bits: uniform again, and independent of the slot
             u *= u
             customer = int(u * u * CUSTOMERS)  # skewed to low numbers: a loyal few come back again and again
-            ring_slot[n & RING_MASK] = slot
-            ring_customer[n & RING_MASK] = customer
+            if not n % REFUNDABLE:
+                ring[n // REFUNDABLE & RING_MASK] = slot << 21 | customer
             add((placed % (event_prefix, n, order_prefix, n, at, body, customer), keys[slot], at))
             if details is not None:
                 details.append((cents[slot], False))
@@ -120,21 +124,30 @@ class Model:
         value = _PLACED % (self._stray_prefix, n, self._stray_prefix, n, occurred_at, body, 1)
         return value, self._keys[slot]
 
+    def _refund_after(self, n: int) -> int:
+        """The number of the next event to be a refund: geometric gaps, one draw per refund, not per event."""
+        if self.refund_rate <= 0:
+            return -1
+        return n + 1 + int(math.log(1.0 - self._random()) / math.log(1.0 - self.refund_rate))
+
     def _refund(self, n: int, occurred_at: int) -> tuple[bytes, bytes, int] | None:
         """Event n refunds an earlier order, whole or its first line: value, key, US cents."""
-        order = n - 1 - int(self._random() * min(n, RING))
-        slot = self._ring_slot[order % RING]
-        self._ring_slot[n % RING] = -1  # a refund is not an order to refund later
-        if slot < 0:  # that one was a refund, or is refunded already
+        if not n % REFUNDABLE:
+            self._ring[n // REFUNDABLE & RING_MASK] = -1  # a refund is not an order to refund later
+        remembered = (n - 1) // REFUNDABLE + 1  # orders 0, 8, 16, ... before n
+        index = remembered - 1 - int(self._random() * min(remembered, RING))
+        entry = self._ring[index & RING_MASK]
+        if entry < 0:  # that one was a refund, or is refunded already
             return None
-        self._ring_slot[order % RING] = -1
+        self._ring[index & RING_MASK] = -1
+        order = index * REFUNDABLE
+        slot, customer = entry >> 21, entry & (1 << 21) - 1
         self.refunds += 1
         body, cents = self._bodies[slot] or b"", self._cents[slot]
         partial = self._partials[slot]
         if partial is not None and self._random() < 0.3:
             body, cents = partial
-        value = _REFUNDED % (self._event_prefix, n, self._order_prefix, order, occurred_at, body,
-                             self._ring_customer[order % RING])
+        value = _REFUNDED % (self._event_prefix, n, self._order_prefix, order, occurred_at, body, customer)
         return value, self._keys[slot], cents
 
     def _fill(self, slot: int) -> bytes:
@@ -153,10 +166,10 @@ def _basket(merchant: Merchant, rng: random.Random) -> tuple[tuple[bytes, int], 
     else:
         country, channel = _pick(draw, _COUNTRIES), _pick(draw, _REMOTE_CHANNELS)
     currency = CURRENCY_OF[country]
-    products = merchant.products
+    count = merchant.product_count
     lines = []
     for _ in range(min(20, max(1, round(math.exp(rng.gauss(0.4, 0.6)))))):  # log-normal basket size
-        product = products[int(len(products) * draw() ** 2.5)]  # best-sellers first
+        product = merchant.product(int(count * draw() ** 2.5))  # best-sellers first
         lines.append({"sku": product.sku, "title": product.title, "qty": _pick(draw, _QUANTITIES),
                       "price_minor": product.price_in(currency)})
 
