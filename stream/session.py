@@ -1,0 +1,99 @@
+"""A published replay session: a replayed day's checkpoints on a topic of its own, and a registry entry
+saying what the session holds, so an app can fold it exactly as it folds the live aggregates topic.
+
+- `<AGGREGATES_TOPIC>.replay.<session>`: ordinary v2 checkpoints, partition p for input partition p,
+  key = the partition number, chained by `start`/`end` like the live ones. Nothing else is written there.
+- `<AGGREGATES_TOPIC>.replays` (one partition, compacted, key = session id): a JSON document per
+  session, written as it starts (`"state": "running"`) and again as it ends (`"finished"` with each
+  partition's final `end`, so a reader knows when it has folded everything, and the day's totals; or
+  `"failed"`).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from stream.config import Settings
+from stream.daylog import Day
+from stream.kafka import client_config
+
+VERSION = 1
+MAX_RECORD_BYTES = 8_388_608  # a busy minute's checkpoint can outgrow Kafka's 1 MB default
+
+
+class SessionError(RuntimeError):
+    pass
+
+
+def registry_topic(settings: Settings) -> str:
+    return f"{settings.aggregates_topic}.replays"
+
+
+class Session:
+    def __init__(self, settings: Settings, day: Day, speed: float | None, source_topic: str,
+                 partitions: int) -> None:
+        self.id = f"{day.name}-{uuid.uuid4().hex[:8]}"
+        self.topic = f"{settings.aggregates_topic}.replay.{self.id}"
+        self.registry = registry_topic(settings)
+        self._doc: dict[str, Any] = {
+            "v": VERSION, "session": self.id, "day": day.name, "speed": "max" if speed is None else speed,
+            "topic": self.topic, "source_topic": source_topic, "partitions": partitions,
+            "started_ms": int(time.time() * 1000),
+        }
+        self._errors: list[str] = []
+        _create(settings, {
+            self.topic: (partitions, {"retention.ms": "-1", "retention.bytes": "-1",
+                                      "max.message.bytes": str(MAX_RECORD_BYTES)}),
+            self.registry: (1, {"cleanup.policy": "compact", "retention.ms": "-1"}),
+        })
+        self._producer = Producer(client_config(settings, **{
+            "enable.idempotence": True, "acks": "all", "linger.ms": 5, "compression.type": "lz4",
+            "message.max.bytes": MAX_RECORD_BYTES, "on_delivery": self._delivered, "log_level": 0,
+        }))
+        self._announce("running")
+
+    def publish(self, partition: int, checkpoint: bytes) -> None:
+        self._produce(self.topic, checkpoint, str(partition).encode(), partition)
+
+    def finish(self, state: str, **facts: Any) -> None:
+        """Record how the session ended ("finished" or "failed") and wait until Kafka has everything."""
+        self._announce(state, **facts)
+        left = self._producer.flush(60)
+        if left or self._errors:
+            problem = self._errors[0] if self._errors else f"{left} records unacknowledged"
+            raise SessionError(f"publishing replay session {self.id} failed: {problem}")
+
+    def _announce(self, state: str, **facts: Any) -> None:
+        doc = {**self._doc, "state": state, "updated_ms": int(time.time() * 1000), **facts}
+        self._produce(self.registry, orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS), self.id.encode(), 0)
+
+    def _produce(self, topic: str, value: bytes, key: bytes, partition: int) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, partition=partition)
+                self._producer.poll(0)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self._errors.append(f"{message.topic()}: {error.str()}")
+
+
+def _create(settings: Settings, topics: dict[str, tuple[int, dict[str, str]]]) -> None:
+    admin = AdminClient(client_config(settings, log_level=0))
+    new = [NewTopic(name, partitions, settings.replication_factor, config=config)
+           for name, (partitions, config) in topics.items()]
+    for name, future in admin.create_topics(new, request_timeout=15).items():
+        try:
+            future.result()
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):  # the registry is shared by every session
+                raise SessionError(f"cannot create topic {name}: {exc}") from exc
