@@ -50,9 +50,10 @@ class OrdersConsumer(threading.Thread):
             "group.id": f"{settings.stream_group}.reader",  # never joins: partitions are assigned by faust
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "fetch.max.bytes": 52_428_800,
-            "max.partition.fetch.bytes": 10_485_760,
-            "queued.max.messages.kbytes": 65_536,  # prefetch bound: RSS stays flat however far behind
+            # Prefetch is bounded per partition: RSS stays flat however far behind the worker is.
+            "fetch.max.bytes": 33_554_432,
+            "max.partition.fetch.bytes": 4_194_304,
+            "queued.max.messages.kbytes": 16_384,
         }))
         self._producer = Producer(client_config(settings, **{
             "enable.idempotence": True,
@@ -98,7 +99,7 @@ class OrdersConsumer(threading.Thread):
             log.exception("orders consumer failed")
         finally:
             self._fail_pending()
-            self._producer.flush(10)
+            self._producer.flush(30)
             self._consumer.close()
 
     def _handle_commands(self, block: bool) -> None:
@@ -141,6 +142,7 @@ class OrdersConsumer(threading.Thread):
 
     def _unassign(self, partitions: set[int]) -> None:
         if partitions:
+            self._publish()  # whoever takes over must find every checkpoint of ours in the log
             self._consumer.incremental_unassign(
                 [TopicPartition(self.settings.orders_topic, p) for p in partitions])
             self.reading -= partitions
@@ -172,10 +174,18 @@ class OrdersConsumer(threading.Thread):
             if record is not None:
                 self._produce(self.settings.aggregates_topic, record.encode(), str(partition).encode(),
                               partition=partition)
+        # Checkpoints are pipelined: the next batch is counted while these are in flight. A failed one
+        # breaks its partition's chain for every reader until the partition is rebuilt from the log.
+        self._producer.poll(0)
+        if self._delivery_errors or len(self._producer) > 20 * self.settings.orders_partitions:
+            self._publish()
+        self.counted += len(messages)
+
+    def _publish(self) -> None:
+        """Wait until Kafka has acknowledged everything produced; rebuild what it refused."""
         self._producer.flush(60)
         if self._delivery_errors:
-            self._recover_after_failed_delivery(set(touched))
-        self.counted += len(messages)
+            self._recover_after_failed_delivery(set(self.reading))
 
     def _dead_letter(self, message: Message, rejection: InvalidOrder) -> None:
         self._produce(self.settings.dlq_topic, message.value(), message.key(), headers=[
