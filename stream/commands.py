@@ -65,8 +65,7 @@ def _replaying(day: Day, speed: str, progress: Progress, view: SalesView) -> str
     orders = sum(led.days[day.name].totals.orders for led in view.ledgers.values() if day.name in led.days)
     clock = datetime.fromtimestamp(progress.clock_ms / 1000, UTC).strftime("%H:%M:%S") \
         if progress.clock_ms >= day.start_ms else "--:--:--"
-    return (f"replaying {day.name} {speed}  log time {clock}  read {progress.read:,}  "
-            f"of the day {progress.day_records:,}  orders {orders:,}")
+    return f"replaying {day.name} {speed}  {clock}  read {progress.read:,}  orders {orders:,}"
 
 
 def export(settings: Settings, topic: str, args: argparse.Namespace) -> int:

@@ -44,11 +44,16 @@ def test_replaying_during_live_load_leaves_the_live_view_its_groups_and_offsets_
     offsets_before = {g: committed(admin, g) for g in live_groups}
     groups_before = groups(admin)
 
-    load = processes.start("live-load", "-m", "loadgen", "run", "--rate", "300", "--duration", "12",
+    load = processes.start("live-load", "-m", "loadgen", "run", "--rate", "300", "--duration", "20",
                            "--seed", "9", "--truth", str(tmp_path / "live.json"))
     time.sleep(2)  # the live load is flowing
-    fast = replay(processes, "--day", DAY, "--publish")
-    paced = replay(processes, "--day", DAY, "--speed", "600", "--from", "23:50")  # ten minutes in one second
+    fast = replay(processes, "--day", DAY, "--publish", "--minutes")
+    first, last = fast["minutes"][0]["start_ms"], fast["minutes"][-1]["start_ms"]
+    speed = round((last - first) / 4000)  # the day's records, paced from its first minute, take 4 s
+    started = time.monotonic()
+    from_time = time.strftime("%H:%M", time.gmtime(first / 1000))
+    paced = replay(processes, "--day", DAY, "--minutes", "--speed", str(speed), "--from", from_time)
+    assert time.monotonic() - started >= (last - first) / 1000 / speed - 0.05  # never faster than asked
     assert load.poll() is None, "the replays should run while the live load still flows"
     assert load.wait(60) == 0, processes.log("live-load")
 
@@ -65,6 +70,7 @@ def test_replaying_during_live_load_leaves_the_live_view_its_groups_and_offsets_
     assert not {g for g in groups(admin) - groups_before if "replay" in g}  # replays never join a group
 
     assert fast["totals"] == paced["totals"] == day_before["totals"]
+    assert by_minute(fast) == by_minute(paced) == by_minute(day_before)
     assert_session_folds_to(env, fast)
 
 
