@@ -16,7 +16,7 @@ from loadgen.faults import Faults
 from loadgen.live import run_live
 from loadgen.model import Model
 from loadgen.producer import Abandoned, Sender
-from loadgen.profiles import PROFILES, profile
+from loadgen.profiles import PROFILES, day_plan, profile
 from loadgen.progress import Progress, say, summary
 from loadgen.send import send_file
 from loadgen.stop import Stop
@@ -156,14 +156,17 @@ def main(argv: list[str] | None = None) -> int:
         model = Model(Catalog(args.seed, args.merchants), args.seed, run_tag)
         faults = Faults(args.seed, args.dup_rate, args.late_rate, args.late_max, args.bad_rate)
         traffic = Traffic(model, sender, faults, truth)
+        model.prepare()
+        plan = day_plan(shape, args.orders) if command == "backfill" else []
     gc.freeze()  # the catalog lives for the whole run: keep the collector from re-scanning it
+    # The clock starts here: setting up (catalog, baskets, the day's plan) is not sending.
     progress = Progress(sender)
     made = 0
     try:
         if traffic is None:
             made = send_file(sender, args.file, stop)
         elif command == "backfill":
-            run_backfill(traffic, shape, day_start, args.orders, stop, progress.update)
+            run_backfill(traffic, shape, day_start, plan, stop, progress.update)
         else:
             run_live(traffic, sender, shape, args.rate, args.duration, args.speed, stop, progress.update)
         if traffic is not None:

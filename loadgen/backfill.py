@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from loadgen.profiles import Profile, day_plan
+from loadgen.profiles import Profile
 from loadgen.stop import Stop
 from loadgen.traffic import Traffic
 from stream.windows import parse_day
@@ -24,13 +24,14 @@ def check_day(text: str, now_ms: int) -> int:
     return start
 
 
-def run_backfill(traffic: Traffic, shape: Profile, day_start_ms: int, orders: int, stop: Stop,
+def run_backfill(traffic: Traffic, shape: Profile, day_start_ms: int, plan: list[int], stop: Stop,
                  report: Callable[[int], None]) -> None:
-    """`report(events made so far)` is called after each batch."""
+    """`plan`: events in each second of the day (profiles.day_plan). `report(events made so far)` is called
+    after each batch."""
     traffic.earliest_ms = day_start_ms  # late events stay inside the day
     times: list[int] = []
     sale: tuple[int, float] | None = None
-    for second, count in enumerate(day_plan(shape, orders)):
+    for second, count in enumerate(plan):
         flash = shape.flash(shape.day_start + second)
         if flash != sale:  # a flash sale starts or ends: what came before goes out under the old focus
             traffic.emit(times)

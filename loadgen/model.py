@@ -150,6 +150,12 @@ class Model:
         value = _REFUNDED % (self._event_prefix, n, self._order_prefix, order, occurred_at, body, customer)
         return value, self._keys[slot], cents
 
+    def prepare(self, most: int = 1 << 16) -> None:
+        """Make every basket now (about 16 µs each) if there are at most `most`; else each on first use."""
+        if self.slots <= most:
+            for slot in range(self.slots):
+                self._bodies[slot] or self._fill(slot)
+
     def _fill(self, slot: int) -> bytes:
         merchant = self.catalog.merchants[self._slot_merchant[slot]]
         whole, partial = _basket(merchant, random.Random((self._seed << 20) + slot))
