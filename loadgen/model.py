@@ -3,7 +3,7 @@ JSON bytes that go on the wire.
 
 Speed matters here (hundreds of thousands of events a second from one process), so the slow part — what
 a basket holds — is made once per *slot*: a table of baskets (16,384, or 8 per merchant if more) shared
-out among merchants by popularity, each rendered on first use from its own seed. An event then only
+out among merchants by popularity, each rendered from its own seed before the run. An event then only
 picks a slot and stamps ids, customer and time into a byte template. Over a long run every basket
 recurs, as best-sellers do. The table is kept small on purpose: it must stay in the CPU cache.
 """
@@ -135,9 +135,12 @@ class Model:
         if not n % REFUNDABLE:
             self._ring[n // REFUNDABLE & RING_MASK] = -1  # a refund is not an order to refund later
         remembered = (n - 1) // REFUNDABLE + 1  # orders 0, 8, 16, ... before n
-        index = remembered - 1 - int(self._random() * min(remembered, RING))
-        entry = self._ring[index & RING_MASK]
-        if entry < 0:  # that one was a refund, or is refunded already
+        for _ in range(8):  # an order already refunded (or a refund itself) is passed over
+            index = remembered - 1 - int(self._random() * min(remembered, RING))
+            entry = self._ring[index & RING_MASK]
+            if entry >= 0:
+                break
+        else:
             return None
         self._ring[index & RING_MASK] = -1
         order = index * REFUNDABLE
