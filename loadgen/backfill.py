@@ -39,7 +39,7 @@ def run_backfill(traffic: Traffic, shape: Profile, day_start_ms: int, plan: list
             traffic.model.focus(flash)
             sale = flash
         base = day_start_ms + second * 1000
-        times.extend([base + offset for offset in _spread(count)])
+        times.extend([base + offset for offset in _offsets(count)])
         if len(times) >= BATCH:
             traffic.emit(times)
             times = []
@@ -50,6 +50,6 @@ def run_backfill(traffic: Traffic, shape: Profile, day_start_ms: int, plan: list
 
 
 @functools.cache
-def _spread(count: int) -> tuple[int, ...]:
+def _offsets(count: int) -> tuple[int, ...]:
     """Offsets in ms of `count` events spread evenly over a second."""
     return tuple(j * 1000 // count for j in range(count))

@@ -8,7 +8,7 @@ import bisect
 import math
 import random
 
-from loadgen.shares import apportion
+from loadgen.shares import spread
 
 HOUR = 3600
 DAY = 86_400
@@ -153,4 +153,4 @@ def profile(name: str, seed: int = 1, merchants: int = 2000) -> Profile:
 
 def day_plan(shape: Profile, orders: int) -> list[int]:
     """Orders in each second of a backfilled day, following the shape, summing to exactly `orders`."""
-    return apportion([shape.multiplier(shape.day_start + s + 0.5) for s in range(DAY)], orders)
+    return spread([shape.multiplier(shape.day_start + s + 0.5) for s in range(DAY)], orders)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from loadgen.profiles import DAY, HOUR, BlackFriday, Ramp, Steady, day_plan, profile
@@ -80,6 +82,14 @@ def test_a_backfilled_day_has_exactly_the_orders_asked_for_shaped_like_black_fri
     assert sum(plan) == 100_000
     first_minutes, dawn = sum(plan[:300]), sum(plan[4 * 3600 : 4 * 3600 + 300])
     assert first_minutes > 5 * dawn  # the midnight rush, then the night
+
+
+def test_a_sparse_day_still_has_orders_all_day_long() -> None:
+    plan = day_plan(profile("bfcm"), 20_000)  # fewer orders than seconds
+    assert sum(plan) == 20_000
+    seconds = [s for s, count in enumerate(plan) if count]
+    assert max(b - a for a, b in itertools.pairwise(seconds)) < 120  # no silent stretch
+    assert all(sum(plan[h * 3600 : (h + 1) * 3600]) > 100 for h in range(24))
 
 
 def test_a_steady_day_is_even() -> None:
