@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from abc import ABC, abstractmethod
 
 from loadgen.shares import spread
 
@@ -15,16 +16,16 @@ DAY = 86_400
 PROFILES = ("steady", "ramp", "bfcm")
 
 
-class Profile:
+class Profile(ABC):
     name = ""
     day_start = 0.0  # where a backfilled day begins on this clock
 
-    def multiplier(self, t: float) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def multiplier(self, t: float) -> float: ...
 
+    @abstractmethod
     def area(self, t: float) -> float:
         """∫₀ᵗ multiplier: the number of baseline-seconds of orders due by profile time t."""
-        raise NotImplementedError
 
     def flash(self, t: float) -> tuple[int, float] | None:
         """A flash sale running at t: (merchant index, share of all orders it takes)."""
