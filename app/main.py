@@ -26,10 +26,14 @@ from app import metrics
 from app.access import origin_ok, token_ok
 from app.config import AppSettings
 from app.feed import AggregatesFeed
+from app.replay_socket import watch
+from app.replays import Library, ReplayRefused
 from app.security import SecurityHeaders
 from app.server import ABORT_EXTENSION
 from app.view import SalesView
 from app.viewers import Hub, Viewer
+from stream.pace import parse_speed
+from stream.session import valid_id
 from stream.windows import day_of, parse_day
 
 log = logging.getLogger("salesdash.app")
@@ -44,6 +48,7 @@ class State(TypedDict):
     view: SalesView
     feed: AggregatesFeed
     hub: Hub
+    library: Library
     settings: AppSettings
 
 
@@ -99,6 +104,35 @@ async def snapshot(request: Request) -> Response:
         return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
                             status_code=503, headers={"Retry-After": "2"})
     return Response(orjson.dumps(request.state.view.snapshot(day)), media_type="application/json")
+
+
+async def days(request: Request) -> Response:
+    """The UTC days the orders log holds, newest first, for the page's replay picker."""
+    if not _authorized(request):
+        return _unauthorized_json()
+    library: Library = request.state.library
+    found = await library.days()
+    return JSONResponse({"days": [{"day": d.name, "records": d.records} for d in reversed(found)]})
+
+
+async def start_replay(request: Request) -> Response:
+    """Prepare a replay session of {"day": "YYYY-MM-DD"}; the page then opens /ws?replay=<session>."""
+    if not _authorized(request):
+        return _unauthorized_json()
+    settings: AppSettings = request.state.settings
+    if not origin_ok(request, settings.allowed_origins):  # another site's page may not start work here
+        return JSONResponse({"error": "Origin not allowed"}, status_code=403)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("day"), str):
+        return JSONResponse({"error": 'send {"day": "YYYY-MM-DD"}'}, status_code=400)
+    try:
+        preparation = await request.state.library.prepare(body["day"])
+    except ReplayRefused as exc:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    return JSONResponse({"session": preparation.session, "day": preparation.day}, status_code=202)
 
 
 async def healthz(request: Request) -> Response:
@@ -157,6 +191,10 @@ async def live(websocket: WebSocket) -> None:
     if not token_ok(websocket, settings.token):
         await _refuse(websocket, 401, "an access token is required: ?token=")
         return
+    session = websocket.query_params.get("replay")
+    if session is not None:
+        await _replay(websocket, session)
+        return
     try:
         day = _day(websocket.query_params.get("day"))
     except ValueError:
@@ -180,6 +218,25 @@ async def live(websocket: WebSocket) -> None:
             await sender
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close()
+
+
+async def _replay(websocket: WebSocket, session: str) -> None:
+    try:
+        speed = parse_speed(websocket.query_params.get("speed") or "600")
+    except ValueError:
+        await _refuse(websocket, 400, "speed must be a number above 0 or max")
+        return
+    if not valid_id(session):
+        await _refuse(websocket, 400, "replay must be a session id")
+        return
+    at = websocket.query_params.get("at")
+    if at is not None and not at.isdigit():
+        await _refuse(websocket, 400, "at must be a time in ms since the epoch")
+        return
+    settings: AppSettings = websocket.state.settings
+    await websocket.accept()
+    await watch(websocket, websocket.state.library, session, speed, None if at is None else int(at),
+                settings.kafka.rules)
 
 
 async def _send(websocket: WebSocket, viewer: Viewer, hub: Hub) -> None:
@@ -227,11 +284,13 @@ def create_app(settings: AppSettings | None = None) -> ASGIApp:
         view = SalesView(rules.seconds_horizon_ms, rules.grace_ms)
         feed = AggregatesFeed(settings.kafka, view)
         hub = Hub(view)
+        library = Library(settings.kafka)
         tasks = [asyncio.create_task(feed.run()),
                  asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s))]
         try:
-            yield {"view": view, "feed": feed, "hub": hub, "settings": settings}
+            yield {"view": view, "feed": feed, "hub": hub, "library": library, "settings": settings}
         finally:
+            library.shutdown()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -241,6 +300,8 @@ def create_app(settings: AppSettings | None = None) -> ASGIApp:
     routes = [
         Route("/", homepage),
         Route("/api/snapshot", snapshot),
+        Route("/api/days", days),
+        Route("/api/replays", start_replay, methods=["POST"]),
         Route("/healthz", healthz),
         Route("/metrics", prometheus),
         Route("/vendor/plotly.min.js", plotly_js),

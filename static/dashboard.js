@@ -2,6 +2,7 @@
 import { drawMap, drawMinutes, drawSeconds } from "./charts.js";
 import { formatCents, showCents, showCount } from "./format.js";
 import { showChannels, showDeadLetters, showMerchants, showProducts } from "./panels.js";
+import { ReplayBar, replayOf, setupPicker } from "./replay.js";
 import { DayState } from "./state.js";
 
 const ANIM_MS = 500;
@@ -37,6 +38,7 @@ const el = {
 
 const pageParams = new URLSearchParams(location.search);
 const requestedDay = pageParams.get("day") || null;
+const replay = replayOf(pageParams); // null: the live page
 const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const state = new DayState();
 
@@ -69,7 +71,7 @@ function stepCounter(now) {
 
 function setNet(cents) {
   el.net.dataset.cents = String(cents);
-  document.title = formatCents(cents) + " · salesdash";
+  document.title = (replay ? "Replay · " : "") + formatCents(cents) + " · salesdash";
   counter.from = counter.shown;
   counter.to = cents;
   counter.start = performance.now();
@@ -138,6 +140,7 @@ function handleMessage(raw) {
     console.warn("salesdash: ignoring a message that is not JSON");
     return;
   }
+  if (replayBar && msg && msg.replay) replayBar.show(msg.replay);
   const before = state.day;
   // Unknown types are tolerated so the server can add messages without breaking old pages.
   const outcome = state.apply(msg);
@@ -160,7 +163,7 @@ function handleMessage(raw) {
 // the server's own clock (as_of_ms) is past midnight UTC, reconnect to get the new day.
 let rolledTo = null;
 function followMidnight() {
-  if (requestedDay !== null || state.asOfMs === null || state.day === null || !ws) return;
+  if (replay || requestedDay !== null || state.asOfMs === null || state.day === null || !ws) return;
   const serverDay = new Date(state.asOfMs).toISOString().slice(0, 10);
   if (serverDay > state.day && serverDay !== rolledTo) {
     rolledTo = serverDay; // once per day, so a server that disagrees cannot cause a reconnect loop
@@ -180,7 +183,15 @@ let retryAt = 0;
 
 function wsUrl() {
   const q = new URLSearchParams();
-  if (requestedDay !== null) q.set("day", requestedDay);
+  if (replay) {
+    // A reconnect picks the replay up where it stood, at the speed it had.
+    q.set("replay", replay.session);
+    q.set("speed", replayBar.status?.speed || replay.speed);
+    const at = replayBar.position() ?? replay.at;
+    if (at !== null) q.set("at", String(at));
+  } else if (requestedDay !== null) {
+    q.set("day", requestedDay);
+  }
   // Pass the page's ?token= on to the websocket.
   const token = pageParams.get("token");
   if (token !== null) q.set("token", token);
@@ -193,7 +204,7 @@ function renderConn() {
   let text;
   if (ws && ws.readyState === WebSocket.OPEN) {
     connState = "live";
-    text = "live";
+    text = replay ? "replay" : "live";
   } else if (retryTimer) {
     connState = "reconnecting";
     // The browser knows the network is gone; a countdown would only suggest otherwise.
@@ -261,6 +272,12 @@ function reconnectNow() {
 // ---- freshness ----
 
 function renderFreshness() {
+  if (replay) {
+    // A replay's data is as old as its day: its clock is in the replay bar instead.
+    el.fresh.textContent = "not live";
+    el.fresh.dataset.stale = "false";
+    return;
+  }
   if (state.asOfMs === null) {
     el.fresh.textContent = "waiting for data";
     el.fresh.dataset.stale = "false";
@@ -295,5 +312,15 @@ setInterval(() => {
   renderConn();
 }, TICK_MS);
 
+function sendControl(command) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(command));
+}
+
+const replayBar = replay ? new ReplayBar(replay, pageParams, sendControl) : null;
+if (replay) {
+  byId("net-sales-label").textContent = "Net sales · replay";
+} else {
+  setupPicker(pageParams);
+}
 if (requestedDay !== null) el.day.textContent = requestedDay;
 connect();

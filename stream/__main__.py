@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="also publish the replay as a session an app can open: its checkpoints "
                              "on topic <AGGREGATES_TOPIC>.replay.<session>, listed in "
                              "<AGGREGATES_TOPIC>.replays")
+    replay.add_argument("--session", metavar="ID", help="with --publish: the session's id (letters, digits, "
+                        "- and _; default: the day and a random suffix)")
     replay.add_argument("--topic", help="read this topic instead of ORDERS_TOPIC")
     export = sub.add_parser("export", formatter_class=formatter,
                             help="write a day's raw records to a compressed file",
@@ -127,6 +129,13 @@ def _command(argv: list[str]) -> int:
             parser.error(f"--day: {exc}")
     if args.command == "replay" and args.from_ms is not None and args.speed is None:
         parser.error("--from needs --speed")
+    if args.command == "replay" and args.session is not None:
+        from stream.session import valid_id
+
+        if not args.publish:
+            parser.error("--session needs --publish")
+        if not valid_id(args.session):
+            parser.error(f"--session: not a session id (letters, digits, - and _): {args.session!r}")
     if args.command == "export" and not args.out.parent.is_dir():
         parser.error(f"--out: no such directory: {args.out.parent}")
     if args.command == "import" and not args.file.is_file():

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from stream.windows import parse_day
+from stream.windows import DAY_MS, day_of, day_start, parse_day
 
 T = TypeVar("T")
 # What a just-created topic answers until its partitions have leaders (librdkafka calls them not retriable).
@@ -100,3 +100,74 @@ def _retrying(call: Callable[[], T], timeout: float) -> T:
             if not (error.retriable() or error.code() in _SETTLING) or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class DayInLog:
+    name: str  # YYYY-MM-DD
+    records: int  # records between the day's first offset and the next day's, over all partitions
+
+
+def days_in_log(consumer: Consumer, topic: str, now_ms: int, timeout: float = 10.0) -> list[DayInLog]:
+    """The UTC days with at least one record stamped in them, oldest first.
+
+    A day holds a record in a partition exactly when its first offset stamped at or after midnight comes
+    before the first one stamped at or after the next midnight (everything before that one is stamped
+    earlier). The search starts at the day of each partition's first record, less one day for late events.
+    """
+    numbers = partitions(consumer, topic, timeout)
+    highs = {p: _retrying(lambda p=p: consumer.get_watermark_offsets(TopicPartition(topic, p),
+                                                                       timeout=timeout), timeout)[1]
+             for p in numbers}
+    first = _first_stamps(consumer, topic, numbers, timeout)
+    if not first:
+        return []
+    start = day_start(min(first) - DAY_MS)
+    stop = day_start(now_ms) + DAY_MS
+
+    def at(ms: int) -> dict[int, int]:
+        return _offsets_at(consumer, topic, numbers, ms, highs, timeout)
+
+    found: list[DayInLog] = []
+
+    def search(lo: int, lo_offsets: dict[int, int], hi: int, hi_offsets: dict[int, int]) -> None:
+        # Halving: a range whose two ends have the same offsets holds no record, whatever its length.
+        records = sum(max(0, hi_offsets[p] - lo_offsets[p]) for p in numbers)
+        if not records:
+            return
+        if hi - lo == DAY_MS:
+            found.append(DayInLog(day_of(lo), records))
+            return
+        middle = lo + (hi - lo) // DAY_MS // 2 * DAY_MS
+        middle_offsets = at(middle)
+        search(lo, lo_offsets, middle, middle_offsets)
+        search(middle, middle_offsets, hi, hi_offsets)
+
+    search(start, at(start), stop, at(stop))
+    return found
+
+
+def _offsets_at(consumer: Consumer, topic: str, numbers: list[int], at_ms: int, highs: dict[int, int],
+                timeout: float) -> dict[int, int]:
+    """Per partition, the first offset stamped at or after `at_ms` (the end if none is)."""
+    wanted = [TopicPartition(topic, p, at_ms) for p in numbers]
+    found = _retrying(lambda: consumer.offsets_for_times(wanted, timeout=timeout), timeout)
+    return {tp.partition: tp.offset if tp.offset >= 0 else highs[tp.partition] for tp in found}
+
+
+def _first_stamps(consumer: Consumer, topic: str, numbers: list[int], timeout: float) -> list[int]:
+    """The timestamp of each non-empty partition's first record."""
+    starts = []
+    for p in numbers:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+        if high > low:
+            starts.append(TopicPartition(topic, p, low))
+    consumer.assign(starts)
+    stamps: dict[int, int] = {}
+    deadline = time.monotonic() + timeout
+    while len(stamps) < len(starts) and time.monotonic() < deadline:
+        for message in consumer.consume(len(starts), 0.2):
+            if message.error() is None:
+                stamps.setdefault(message.partition(), message.timestamp()[1])
+    consumer.unassign()
+    return list(stamps.values())

@@ -11,6 +11,7 @@ saying what the session holds, so an app can fold it exactly as it folds the liv
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -24,11 +25,21 @@ from stream.daylog import Day
 from stream.kafka import client_config
 
 VERSION = 1
+ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 MAX_RECORD_BYTES = 8_388_608  # a busy minute's checkpoint can outgrow Kafka's 1 MB default
 
 
 class SessionError(RuntimeError):
     pass
+
+
+def new_id(day: str) -> str:
+    return f"{day}-{uuid.uuid4().hex[:8]}"
+
+
+def valid_id(text: str) -> bool:
+    """A session id names a topic: letters, digits, '-' and '_' only, at most 100 of them."""
+    return bool(ID.fullmatch(text))
 
 
 def registry_topic(settings: Settings) -> str:
@@ -37,8 +48,8 @@ def registry_topic(settings: Settings) -> str:
 
 class Session:
     def __init__(self, settings: Settings, day: Day, speed: float | None, source_topic: str,
-                 partitions: int) -> None:
-        self.id = f"{day.name}-{uuid.uuid4().hex[:8]}"
+                 partitions: int, session_id: str | None = None) -> None:
+        self.id = session_id or new_id(day.name)
         self.topic = f"{settings.aggregates_topic}.replay.{self.id}"
         self.registry = registry_topic(settings)
         self._doc: dict[str, Any] = {
