@@ -104,9 +104,11 @@ class Loading:
             for message in consumer.consume(500, 0.2):
                 error = message.error()
                 if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        registry_read = registry_read or message.topic() == registry
-                    elif error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    # The registry's end, or no registry at all: either way every session in it is known.
+                    ends = (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART)
+                    if error.code() in ends and message.topic() == registry:
+                        registry_read = True
+                    elif error.code() not in ends:
                         log.warning("replay session %s: %s", self.session, error)
                 elif message.topic() == registry:
                     if message.key() == self.session.encode() and message.value():

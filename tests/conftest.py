@@ -4,6 +4,7 @@ salesdash processes run as a user would run them."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,10 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import ConsoleMessage, Dialog, Page, sync_playwright
 
 from broker import Broker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="session")
@@ -142,3 +146,30 @@ def stack(processes: Processes) -> App:
     wait_until(lambda: app.get("/healthz").status_code == 200, 60, message="app /healthz")
     assert worker.poll() is None, f"the worker exited: {processes.log('stream')[-2000:]}"
     return app
+
+
+@pytest.fixture
+def page() -> Iterator[tuple[Page, list[str]]]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed: run `make chromium` (make test does it)")
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        tab = context.new_page()
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                errors.append(message.text)
+
+        def on_dialog(dialog: Dialog) -> None:
+            errors.append(f"a dialog opened: {dialog.message}")
+            dialog.dismiss()
+
+        tab.on("console", on_console)
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        tab.on("dialog", on_dialog)
+        yield tab, errors
+        browser.close()

@@ -3,21 +3,16 @@ names shown as text, reconnect and resync after an app restart."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Dialog, Page, sync_playwright
+from playwright.sync_api import Page
 
-from tests.conftest import ROOT, App, Processes, settled, wait_until
+from tests.conftest import ARTIFACTS, App, Processes, settled, wait_until
 from tests.web import orders_now, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 XSS_NAME = "<img src=x onerror=alert(1)>"
 XSS_TITLE = "<script>alert(2)</script>"
 
@@ -44,33 +39,6 @@ SHOWN = """() => {
     seconds_cents: Math.round((q('#chart-seconds').data || [{y: []}])[0].y.reduce((a, b) => a + b, 0) * 100),
   };
 }"""
-
-
-@pytest.fixture
-def page() -> Iterator[tuple[Page, list[str]]]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is not installed: run `make chromium` (make test does it)")
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
-        context = browser.new_context(viewport={"width": 1920, "height": 1080})
-        tab = context.new_page()
-
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                errors.append(message.text)
-
-        def on_dialog(dialog: Dialog) -> None:
-            errors.append(f"a dialog opened: {dialog.message}")
-            dialog.dismiss()
-
-        tab.on("console", on_console)
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        tab.on("dialog", on_dialog)
-        yield tab, errors
-        browser.close()
 
 
 def shown_cents(page: Page) -> int:

@@ -30,6 +30,8 @@ def stream(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
         (["replay", "--day", "2025-11-28", "--speed", "fast"], "not a speed"),
         (["replay", "--day", "2025-11-28", "--from", "25:00"], "--from"),
         (["replay", "--day", "2025-11-28", "--from", "09:00"], "--from needs --speed"),
+        (["replay", "--day", "2025-11-28", "--session", "s1"], "--session needs --publish"),
+        (["replay", "--day", "2025-11-28", "--publish", "--session", "a/b"], "not a session id"),
         (["export", "--day", "2025-11-28"], "--out"),
         (["export", "--day", "2999-01-01", "--out", "day.gz"], "in the future"),
         (["export", "--day", "2025-11-28", "--out", "/no/such/dir/day.gz"], "no such directory"),
