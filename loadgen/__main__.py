@@ -145,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         say(f"error: cannot reach Kafka at {settings.bootstrap} to prepare topics: {exc}")
         return 1
+    if command == "backfill" and _has_records_from(settings, day_start):
+        # A day behind later-stamped records is too late for the worker and unreachable for a replay.
+        say(f"error: topic {settings.orders_topic} already has records stamped {args.day} or later: backfill "
+            "into a new topic (ORDERS_TOPIC=...) or backfill days oldest first, before live load")
+        return 1
 
     stop = Stop().install()
     truth = Truth() if truth_path is not None else None
@@ -176,6 +181,16 @@ def main(argv: list[str] | None = None) -> int:
         for value in exc.unsent if truth is not None else ():
             truth.failed(value)  # tallied when made, never sent
     return _finish(sender, traffic, made, progress, stop, truth, truth_path)
+
+
+def _has_records_from(settings: config.Settings, start_ms: int) -> bool:
+    from stream import dayfeed, daylog
+
+    probe = dayfeed.consumer(settings, "backfill")
+    try:
+        return bool(daylog.spans(probe, settings.orders_topic, start_ms))
+    finally:
+        probe.close()
 
 
 def _finish(sender: Sender, traffic: Traffic | None, made: int, progress: Progress, stop: Stop,

@@ -169,3 +169,18 @@ def test_a_plain_run_sends_exactly_rate_times_duration(processes: Processes) -> 
     assert len(values) == len(events) == 600
     refunds = sum(e["type"] == "order_refunded" for e in events)
     assert 0 < refunds < 30  # about 2%
+
+
+def test_a_backfill_behind_later_records_is_refused_and_sends_nothing(processes: Processes) -> None:
+    first = processes.run("-m", "loadgen", "backfill", "--day", "2025-11-28", "--orders", "500")
+    assert first.returncode == 0, first.stderr
+    topic = processes.env["ORDERS_TOPIC"]
+    sent = len(records(processes.env["KAFKA_BOOTSTRAP"], topic))
+    for day in ("2025-11-27", "2025-11-28"):  # an earlier day, and the same day again
+        again = processes.run("-m", "loadgen", "backfill", "--day", day, "--orders", "500")
+        assert again.returncode == 1
+        assert again.stderr.strip().splitlines()[-1].startswith(
+            f"error: topic {topic} already has records stamped {day} or later")
+    assert len(records(processes.env["KAFKA_BOOTSTRAP"], topic)) == sent
+    later = processes.run("-m", "loadgen", "backfill", "--day", "2025-11-29", "--orders", "500")
+    assert later.returncode == 0, later.stderr  # days oldest first are fine
