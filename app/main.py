@@ -129,10 +129,10 @@ async def start_replay(request: Request) -> Response:
     if not isinstance(body, dict) or not isinstance(body.get("day"), str):
         return JSONResponse({"error": 'send {"day": "YYYY-MM-DD"}'}, status_code=400)
     try:
-        preparation = await request.state.library.prepare(body["day"])
+        session = await request.state.library.prepare(body["day"])
     except ReplayRefused as exc:
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
-    return JSONResponse({"session": preparation.session, "day": preparation.day}, status_code=202)
+    return JSONResponse({"session": session, "day": body["day"]}, status_code=202)
 
 
 async def healthz(request: Request) -> Response:

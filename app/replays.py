@@ -168,18 +168,21 @@ class Library:
         finally:
             consumer.close()
 
-    async def prepare(self, day: str) -> Preparation:
-        """Start counting `day` into a new session, or return the one already being prepared for it."""
+    async def prepare(self, day: str) -> str:
+        """A session of `day`: one that holds the day for good, the one being prepared, or a new one."""
         try:
             wanted = daylog.day(day, int(time.time() * 1000), self.settings.rules.allowed_lateness_ms)
         except ValueError as exc:
             raise ReplayRefused(f"day: {exc}", 400) from None
         if not any(d.name == wanted.name for d in await self.days(fresh=True)):
             raise ReplayRefused(str(daylog.NoOrders(day, self.settings.orders_topic)), 404)
+        kept = await asyncio.to_thread(self._closed_session, day)
+        if kept is not None:
+            return kept
         for preparation in self._preparations.values():
             if preparation.process.poll() is None:
                 if preparation.day == day:
-                    return preparation
+                    return preparation.session
                 raise ReplayRefused(f"a replay of {preparation.day} is being prepared; try again when it "
                                     "is ready", 429)
         session = new_id(day)
@@ -190,7 +193,37 @@ class Library:
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink)
         preparation = self._preparations[session] = Preparation(session, day, process, errors)
         log.info("preparing replay session %s of %s (pid %s)", session, day, process.pid)
-        return preparation
+        return session
+
+    def _closed_session(self, day: str) -> str | None:
+        """The newest finished session of `day` from this orders topic that closed the day in every
+        partition: no record can change that day any more, so it is as good as a new one."""
+        consumer = Consumer(client_config(self.settings, **{
+            "group.id": f"salesdash-app-registry-{uuid.uuid4()}", "enable.auto.commit": False,
+            "enable.partition.eof": True, "log_level": 0,
+        }))
+        try:
+            registry = registry_topic(self.settings)
+            topics = consumer.list_topics(timeout=10).topics
+            if registry not in topics:
+                return None
+            docs: dict[str, dict[str, Any]] = {}
+            consumer.assign([TopicPartition(registry, 0, 0)])
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is None:
+                    continue
+                if message.error() is not None:
+                    break  # the end of the registry
+                if message.key() and message.value():
+                    docs[message.key().decode()] = orjson.loads(message.value())
+            kept = [doc for doc in docs.values()
+                    if doc.get("day") == day and doc.get("state") == "finished" and doc.get("closed")
+                    and doc.get("source_topic") == self.settings.orders_topic and doc.get("topic") in topics]
+            return max(kept, key=lambda doc: doc.get("updated_ms", 0))["session"] if kept else None
+        finally:
+            consumer.close()
 
     def open(self, session: str) -> Loading:
         """The session's loading, started if need be; release it with `close` when done watching."""

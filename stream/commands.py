@@ -54,7 +54,9 @@ def replay(settings: Settings, topic: str, args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     doc = replaying.report(view, day, tally, args.minutes)
     if session is not None:
-        session.finish("finished", ends=tally.ends, totals=doc["totals"])
+        # closed: every partition's watermark passed the day's close, so the session holds the day for good.
+        session.finish("finished", ends=tally.ends, totals=doc["totals"], records=tally.day_records,
+                       closed=len(tally.closed) == partitions)
         doc["session"], doc["session_topic"] = session.id, session.topic
     print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode(), flush=True)
     say(f"replayed {day.name} from {topic}: {tally.day_records:,} records of the day ({tally.read:,} read) "

@@ -40,6 +40,7 @@ class DayReader:
         self.states: dict[int, PartitionState] = {}
         self.stops: dict[int, int] = {}  # open partitions: the offset each span ends at
         self.clock: dict[int, int] = {}  # newest record timestamp per partition: the replay's log time
+        self.closed: set[int] = set()  # partitions whose watermark closed the day: nothing more can count
         for span in spans:
             if span.size > 0:
                 self.states[span.partition] = PartitionState(
@@ -82,7 +83,9 @@ class DayReader:
                 self.late += 1
             if self.on_record is not None:
                 self.on_record(record)
-        if ledger.watermark >= day.close_ms or offset + 1 >= stop:
+        if ledger.watermark >= day.close_ms:
+            self.closed.add(partition)
+        if partition in self.closed or offset + 1 >= stop:
             del self.stops[partition]
             return False
         return True
@@ -115,4 +118,5 @@ class DayReader:
 
     def stats(self) -> dict[str, Any]:
         return {"read": self.read, "day_records": self.day_records, "dead_letters": dict(self.dead_letters),
-                "late": self.late, "ends": {p: s.ledger.end for p, s in self.states.items()}}
+                "late": self.late, "ends": {p: s.ledger.end for p, s in self.states.items()},
+                "closed": sorted(self.closed)}

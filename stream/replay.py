@@ -57,6 +57,7 @@ class Tally:
     dead_letters: Counter[str] = field(default_factory=Counter)
     late: int = 0
     ends: dict[int, int | None] = field(default_factory=dict)  # partition -> `end` of its last checkpoint
+    closed: set[int] = field(default_factory=set)  # partitions where the day closed: it cannot change there
 
     def add(self, stats: dict[str, Any]) -> None:
         self.read += stats["read"]
@@ -64,6 +65,7 @@ class Tally:
         self.dead_letters.update(stats["dead_letters"])
         self.late += stats["late"]
         self.ends.update(stats["ends"])
+        self.closed.update(stats["closed"])
 
 
 @dataclass

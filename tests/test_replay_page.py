@@ -13,13 +13,14 @@ import httpx
 import orjson
 import pytest
 import websockets
+from confluent_kafka import Producer
 from playwright.sync_api import Page
 
 from stream.windows import MINUTE_MS, parse_day
 from tests.conftest import ARTIFACTS, App, Processes, settled, wait_until
 from tests.test_replay import DAY, backfill
 from tests.truth import by_minute, money
-from tests.web import Fold
+from tests.web import Fold, orders_now
 
 pytestmark = pytest.mark.kafka
 START, END = parse_day(DAY)
@@ -161,3 +162,31 @@ def test_a_replay_opened_from_the_page_advances_pauses_seeks_and_returns_to_live
     assert tab.text_content("#conn") == "live" and tab.get_attribute("body", "data-mode") is None
     assert not tab.is_visible("#replay-bar")
     assert errors == []
+
+
+def test_a_day_closed_in_every_partition_is_prepared_once_and_an_open_one_afresh(
+    stack: App, processes: Processes, tmp_path: Path
+) -> None:
+    backfill(processes, tmp_path / "truth.json", orders=2_000)
+    first = start_replay(stack, DAY).json()["session"]
+    asyncio.run(watch(stack, first, "max", until="ended"))
+    # Nothing after the day yet: a late record could still change it, so it is counted again.
+    second = start_replay(stack, DAY).json()["session"]
+    assert second != first
+    asyncio.run(watch(stack, second, "max", until="ended"))
+
+    close_the_day(processes.env)
+    closed = start_replay(stack, DAY).json()["session"]
+    assert closed not in (first, second)
+    _, status = asyncio.run(watch(stack, closed, "max", until="ended"))
+    assert start_replay(stack, DAY).json()["session"] == closed  # now the day cannot change: kept
+    assert status["complete"]
+
+
+def close_the_day(env: dict[str, str]) -> None:
+    """An order stamped now in every partition: every partition's watermark passes the day's close."""
+    producer = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP"]})
+    for partition, event in enumerate(orders_now(int(env["ORDERS_PARTITIONS"]))):
+        producer.produce(env["ORDERS_TOPIC"], orjson.dumps(event), event["merchant_id"].encode(),
+                         partition=partition, timestamp=event["occurred_at"])
+    assert producer.flush(20) == 0

@@ -177,3 +177,11 @@ def test_partitions_are_shared_out_evenly_each_to_one_reader() -> None:
     assert sorted(s.partition for share in dealt for s in share) == [0, 1, 2, 3, 4, 5]
     assert sorted(sum(s.size for s in share) for share in dealt) == [150, 150]
     assert len(shares(spans[:1], 8)) == 1  # never more readers than partitions
+
+
+def test_a_partition_is_closed_only_when_its_watermark_passes_the_days_close() -> None:
+    reader, _ = replay(log(0, sale(START + MINUTE_MS, 100), sale(DAY.close_ms + MINUTE_MS, 5)),
+                       log(1, sale(START + MINUTE_MS, 100)))
+    reader.finish(1)  # partition 1 just ends: a late event of the day could still come there
+    assert reader.stats()["closed"] == [0]
+    assert not reader.open
