@@ -9,7 +9,9 @@ included, so a played-out replay shows exactly the day's figures. Nothing here d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -101,10 +103,44 @@ class Player:
             self._next = {}
         everything = target >= self.clock.end_ms and loaded is None
         for partition, records in list(self.tape.records.items()):
-            index, stop = self._next.get(partition, 0), len(records)
+            first = index = self._next.get(partition, 0)
+            stop = len(records)
             while index < stop and (everything or records[index][0] <= target):
-                self.view.apply(records[index][1])
                 index += 1
+            if index > first:
+                # A jump (a seek, a fast speed) folds many checkpoints: as one, it costs one.
+                self.view.apply(merged([raw for _, raw in records[first:index]], self._horizon))
             self._next[partition] = index
         self.shown_ms = target
         return rewound
+
+
+def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
+    """One checkpoint that folds like `raws`, consecutive checkpoints of one partition, folded in order.
+
+    Minutes, seconds, merchants and products are absolute and carried when touched: the newest value of
+    each wins. Everything else (totals, breakdowns, the shopper sketch, offsets) is whole in every record:
+    the last one's stands. The chain runs from the first record's `start` to the last one's `end`.
+    Seconds older than the horizon before the last watermark are left out, as folding would drop them.
+    """
+    if len(raws) == 1:
+        return raws[0]
+    docs = [orjson.loads(raw) for raw in raws]
+    minutes: dict[str, Any] = {}
+    seconds: dict[str, Any] = {}
+    days: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        minutes.update(doc["minutes"])
+        seconds.update(doc["seconds"])
+        for name, day in doc["days"].items():
+            into = days.get(name)
+            if into is None:
+                days[name] = {**day, "merchants": dict(day["merchants"]), "products": dict(day["products"])}
+            else:
+                into["merchants"].update(day["merchants"])
+                into["products"].update(day["products"])
+                into.update({k: v for k, v in day.items() if k not in ("merchants", "products")})
+    oldest = docs[-1]["watermark"] - seconds_horizon_ms
+    recent = {s: t for s, t in seconds.items() if int(s) >= oldest}
+    return orjson.dumps({**docs[-1], "start": docs[0]["start"], "minutes": minutes, "seconds": recent,
+                         "days": days})

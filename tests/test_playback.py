@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.playback import Clock, Player, Tape
+from app.playback import Clock, Player, Tape, merged
 from app.replay_socket import control
+from app.view import SalesView
 from stream.daylog import Span
 from stream.dayreader import DayReader
 from stream.windows import MINUTE_MS
@@ -163,3 +164,26 @@ def test_a_viewer_can_play_pause_seek_and_change_speed(frame: str, command: dict
 ])
 def test_anything_else_a_viewer_sends_is_ignored(frame: str) -> None:
     assert control(frame) is None
+
+
+def test_many_checkpoints_merged_fold_exactly_as_one_after_another() -> None:
+    # Minutes corrected by late events, refunds, a second merchant: every kind of change a chain carries.
+    entries = [*SALES, sale(START + 2 * MINUTE_MS + 1, 55), sale(START + 11 * MINUTE_MS, 3)]
+    refund = (START + 12 * MINUTE_MS, {**entries[0][1], "type": "order_refunded", "event_id": "refund-1",
+                                       "occurred_at": START + 12 * MINUTE_MS})
+    other = sale(START + 12 * MINUTE_MS + 5, 4_000)
+    other[1].update(merchant_id="m00002", merchant_name="Other", event_id="other-1", order_id="other-1")
+    tape = tape_of(*entries, refund, other)
+    raws = [raw for _, raw in tape.records[0]]
+    assert len(raws) > 5
+
+    one_by_one, at_once = SalesView(), SalesView()
+    for raw in raws:
+        one_by_one.apply(raw)
+    at_once.apply(merged(raws, RULES.seconds_horizon_ms))
+
+    def shown(view: SalesView) -> dict[str, object]:
+        return {k: v for k, v in view.snapshot(DAY.name).items() if k != "ingest_rate"}
+
+    assert shown(at_once) == shown(one_by_one)
+    assert shown(one_by_one)["totals"]["refunds_cents"] > 0  # type: ignore[index]
