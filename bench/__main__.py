@@ -7,14 +7,15 @@ import argparse
 import importlib
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import NoReturn
 
-from bench.report import Figure, machine, markdown, write
+from bench.report import Figure, Note, machine, markdown, write
 from broker import Broker, free_port
 
 # Each stage module has `run(bootstrap: str, quick: bool) -> list[Figure]`; added as the issues land.
-STAGES = ["produce", "process", "fanout", "replay", "freshness"]
+STAGES = ["broker", "produce", "process", "fanout", "replay", "freshness", "memory"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     stages = [s for s in STAGES if not args.only or s in args.only]
     available = [s for s in stages if (Path(__file__).parent / f"{s}.py").exists()]
     figures: list[Figure] = []
+    notes: list[Note] = []
+    facts = machine()  # before the run: the load average says how busy the machine was going in
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="salesdash-bench-") as data:
         broker = Broker(Path(data), port=free_port(), heap="1g")
         broker.start()
@@ -38,13 +42,16 @@ def main(argv: list[str] | None = None) -> int:
             for stage in available:
                 print(f"== {stage} ==", flush=True)
                 module = importlib.import_module(f"bench.{stage}")
-                figures.extend(module.run(broker.bootstrap, args.quick))
+                stage_started = time.perf_counter()
+                for item in module.run(broker.bootstrap, args.quick):
+                    (notes if isinstance(item, Note) else figures).append(item)
+                print(f"   {stage}: {time.perf_counter() - stage_started:.0f}s", flush=True)
         finally:
             broker.stop()
     command = "make bench" + (" QUICK=1" if args.quick else "")
-    facts = machine()
-    print(markdown(figures, facts, command))
-    print(f"written to {write(figures, facts, command)}")
+    facts["bench wall time"] = f"{time.perf_counter() - started:.0f} s (broker start included)"
+    print(markdown(figures, facts, command, notes))
+    print(f"written to {write(figures, facts, command, notes)}")
     return 0
 
 
