@@ -59,7 +59,7 @@ class Clock:
 class Tape:
     """A session's checkpoints as loaded so far: per partition, (watermark, record) in log order."""
 
-    partitions: int
+    partitions: list[int]  # the input partitions that get checkpoints
     records: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
     ends: dict[int, int] = field(default_factory=dict)  # partition -> `end` of its last checkpoint here
     complete: bool = False  # every checkpoint of the session is here
@@ -74,7 +74,7 @@ class Tape:
         """Event time up to which every partition is loaded; None once everything is."""
         if self.complete:
             return None
-        marks = [self.records[p][-1][0] if self.records.get(p) else start_ms for p in range(self.partitions)]
+        marks = [self.records[p][-1][0] if self.records.get(p) else start_ms for p in self.partitions]
         return min(marks, default=start_ms)
 
 

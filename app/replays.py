@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DAYS_FRESH_S = 10.0  # the day list is looked up at most this often
 TAPES_KEPT = 2  # sessions held in memory at once (a busy day's session is ~200 bytes an order)
 OPEN_WAIT_S = 30.0  # how long a session id may stay unknown while its preparation starts
+GONE_WAIT_S = 10.0  # how long a session may still say "running" after its preparation exited
 
 
 class ReplayRefused(Exception):
@@ -73,6 +74,7 @@ class Loading:
         self.users = 0
         self._settings = settings
         self._preparation = preparation
+        self._gone_since: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"replay-{session}", daemon=True)
         self._thread.start()
@@ -125,6 +127,9 @@ class Loading:
                     return
                 continue
             state = self.doc.get("state")
+            if state == "running" and self._preparation is not None and self._gone(self._preparation):
+                self.failed = "the replay stopped before it finished"
+                return
             if state == "failed":
                 self.failed = f"the replay failed: {self.doc.get('reason', 'unknown reason')}"
                 return
@@ -134,13 +139,22 @@ class Loading:
                     self.tape.complete = True
                     return
 
+    def _gone(self, preparation: Preparation) -> bool:
+        """The child has exited and had time to say so in the registry, yet the session still runs."""
+        if preparation.process.poll() is None:
+            self._gone_since = None
+            return False
+        if self._gone_since is None:
+            self._gone_since = time.monotonic()
+        return time.monotonic() - self._gone_since > GONE_WAIT_S
+
     def _registered(self, consumer: Consumer, doc: dict[str, Any]) -> None:
         first = self.doc is None
         self.doc = doc
         if first:
-            self.tape = Tape(int(doc["partitions"]))
-            topic, partitions = doc["topic"], range(int(doc["partitions"]))
-            consumer.incremental_assign([TopicPartition(topic, p, 0) for p in partitions])
+            partitions = [int(p) for p in doc.get("read", range(int(doc["partitions"])))]
+            self.tape = Tape(partitions)
+            consumer.incremental_assign([TopicPartition(doc["topic"], p, 0) for p in partitions])
 
 
 class Library:

@@ -48,13 +48,15 @@ def registry_topic(settings: Settings) -> str:
 
 class Session:
     def __init__(self, settings: Settings, day: Day, speed: float | None, source_topic: str,
-                 partitions: int, session_id: str | None = None) -> None:
+                 partitions: int, session_id: str | None = None, read: list[int] | None = None) -> None:
         self.id = session_id or new_id(day.name)
         self.topic = f"{settings.aggregates_topic}.replay.{self.id}"
         self.registry = registry_topic(settings)
         self._doc: dict[str, Any] = {
             "v": VERSION, "session": self.id, "day": day.name, "speed": "max" if speed is None else speed,
             "topic": self.topic, "source_topic": source_topic, "partitions": partitions,
+            # The partitions with records of the day or later: the only ones that will get checkpoints.
+            "read": sorted(range(partitions) if read is None else read),
             "started_ms": int(time.time() * 1000),
         }
         self._errors: list[str] = []

@@ -62,13 +62,13 @@ def test_play_after_the_end_starts_the_day_over() -> None:
 SALES = [sale(START + minute * MINUTE_MS + 30_000, 100 + minute) for minute in range(10)]
 
 
-def tape_of(*entries: tuple[int, object], partitions: int = 1) -> Tape:
+def tape_of(*entries: tuple[int, object], partitions: tuple[int, ...] = (0,)) -> Tape:
     """A session's tape as `python -m stream replay --publish` writes it: cut at each new minute."""
     records = log(0, *entries)
     reader = DayReader(DAY, RULES, [Span(0, 0, len(records) + 1)], cut_minutes=True)
     for record in records:
         reader.feed(record)
-    tape = Tape(partitions)
+    tape = Tape(list(partitions))
     for checkpoint in reader.cut():
         tape.add(checkpoint.partition, checkpoint.encode())
     return tape
@@ -133,14 +133,14 @@ def test_the_clock_never_runs_ahead_of_what_is_loaded() -> None:
 
 
 def test_a_partition_with_nothing_loaded_holds_the_clock_at_the_start() -> None:
-    tape = tape_of(*SALES, partitions=2)
+    tape = tape_of(*SALES, partitions=(0, 1))
     assert tape.loaded_until(START) == START
 
 
 @pytest.mark.parametrize("bad", [b"{}", b"not json"])
 def test_a_tape_refuses_records_that_are_not_checkpoints(bad: bytes) -> None:
     with pytest.raises((KeyError, ValueError)):
-        Tape(1).add(0, bad)
+        Tape([0]).add(0, bad)
 
 
 # ---- what a viewer may send ----
