@@ -151,24 +151,24 @@ class OrdersConsumer(threading.Thread):
         if not messages:
             return
         now_ms = int(time.time() * 1000)
-        touched: dict[int, PartitionState] = {}
-        states = self.states
+        by_partition: dict[int, list[Message]] = {}
         for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("reading %s: %s", self.settings.orders_topic, error)
-                continue
-            partition = message.partition()
-            state = touched.get(partition)
-            if state is None:
-                state = states.get(partition)
-                if state is None or partition not in self.reading:
-                    continue  # fetched just before the partition was handed over: its owner reads it
-                touched[partition] = state
-            result = state.apply(message.offset(), message.value(), now_ms)
-            if isinstance(result, InvalidOrder):
-                self._dead_letter(message, result)
+            if message.error() is None:
+                partition = message.partition()
+                run = by_partition.get(partition)
+                if run is None:
+                    run = by_partition[partition] = []
+                run.append(message)
+            elif message.error().code() != KafkaError._PARTITION_EOF:
+                log.warning("reading %s: %s", self.settings.orders_topic, message.error())
+        touched: dict[int, PartitionState] = {}
+        for partition, run in by_partition.items():
+            state = self.states.get(partition)
+            if state is None or partition not in self.reading:
+                continue  # fetched just before the partition was handed over: its owner reads it
+            touched[partition] = state
+            for message, rejection in state.apply_batch(run, now_ms):
+                self._dead_letter(message, rejection)
         for partition, state in touched.items():
             record = state.checkpoint(now_ms)
             if record is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from stream.money import to_usd_cents
+from stream.money import usd_cents
 from stream.orders import Order
 from stream.totals import Totals
 from stream.uniques import Uniques
@@ -45,29 +45,47 @@ class DaySales:
         self._touched_products: set[str] = set()
 
     def add(self, order: Order, refund: bool) -> None:
+        """Count one order (or refund) of this day: called once per event, so every lookup counts."""
         cents = order.usd_cents
-        self.totals.count(refund, cents)
-        _totals(self.countries, order.country).count(refund, cents)
-        _totals(self.channels, order.channel).count(refund, cents)
-        merchant = self.merchants.get(order.merchant_id)
+        country = self.countries.get(order.country)
+        if country is None:
+            country = self.countries[order.country] = Totals()
+        channel = self.channels.get(order.channel)
+        if channel is None:
+            channel = self.channels[order.channel] = Totals()
+        merchant_id = order.merchant_id
+        merchant = self.merchants.get(merchant_id)
         if merchant is None:
-            merchant = self.merchants[order.merchant_id] = [order.merchant_name, 0, 0, 0]
+            merchant = self.merchants[merchant_id] = [order.merchant_name, 0, 0, 0]
+        self._touched_merchants.add(merchant_id)
+        totals = self.totals
         if refund:
+            totals.refunds_cents += cents
+            country.refunds_cents += cents
+            channel.refunds_cents += cents
             merchant[REFUNDS] += cents
+            sign = -1
         else:
+            totals.orders += 1
+            totals.gross_cents += cents
+            country.orders += 1
+            country.gross_cents += cents
+            channel.orders += 1
+            channel.gross_cents += cents
             merchant[ORDERS] += 1
             merchant[GROSS] += cents
             self.customers.add(order.customer_id)
-        self._touched_merchants.add(order.merchant_id)
-        sign = -1 if refund else 1
+            sign = 1
         products, touched, currency = self.products, self._touched_products, order.currency
         for line in order.lines:
-            product = products.get(line.sku)
+            sku = line.sku
+            product = products.get(sku)
             if product is None:
-                product = products[line.sku] = [line.title, order.merchant_id, 0, 0]
-            product[QTY] += sign * line.qty
-            product[NET] += sign * to_usd_cents(line.qty * line.price_minor, currency)
-            touched.add(line.sku)
+                product = products[sku] = [line.title, merchant_id, 0, 0]
+            qty = line.qty
+            product[QTY] += sign * qty
+            product[NET] += sign * usd_cents(qty * line.price_minor, currency)
+            touched.add(sku)
 
     def changes(self) -> dict[str, Any]:
         """The checkpoint entry for this day: what changed since the last call, as absolute values."""

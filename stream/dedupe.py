@@ -23,20 +23,18 @@ class Dedupe:
 
     def first_time(self, event_id: str, occurred_at: int, offset: int) -> bool:
         """True the first time an event_id is seen within the horizon; records it."""
-        if event_id in self._ids:
+        ids = self._ids
+        if event_id in ids:
             return False
-        self._ids.add(event_id)
-        self._arrivals.append((offset, occurred_at, event_id))
+        ids.add(event_id)
+        arrivals = self._arrivals
+        arrivals.append((offset, occurred_at, event_id))
         if occurred_at > self.watermark:
             self.watermark = occurred_at
-        self._evict()
-        return True
-
-    def _evict(self) -> None:
         oldest = self.watermark - self.horizon_ms
-        arrivals, ids = self._arrivals, self._ids
         while arrivals and (arrivals[0][1] < oldest or len(arrivals) > self.max_ids):
             ids.discard(arrivals.popleft()[2])
+        return True
 
     @property
     def oldest_offset(self) -> int | None:

@@ -9,11 +9,12 @@ exactly what was wrong.
 
 from __future__ import annotations
 
+from string import ascii_uppercase
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from stream.money import is_known, to_usd_cents
+from stream.money import is_known, usd_cents
 
 ORDER_PLACED = "order_placed"
 ORDER_REFUNDED = "order_refunded"
@@ -28,6 +29,8 @@ REASONS = ("oversize", "not_utf8", "invalid_json", "not_object", "missing_field"
            "bad_value", "unknown_currency", "absurd_amount", "too_old", "future_time", "too_late")
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# ISO 3166-1 alpha-2 shape, checked after decoding: a msgspec regex costs ~1 µs an event, a set lookup 30 ns.
+COUNTRY_CODES = frozenset(a + b for a in ascii_uppercase for b in ascii_uppercase)
 
 
 class InvalidOrder(ValueError):
@@ -37,21 +40,22 @@ class InvalidOrder(ValueError):
         self.detail = detail
 
 
-class Line(msgspec.Struct, frozen=True):
+# gc=False: decoded events never form reference cycles, so the collector need not track millions of them.
+class Line(msgspec.Struct, frozen=True, gc=False):
     sku: Text
     title: Text
     qty: Annotated[int, msgspec.Meta(gt=0)]
     price_minor: Annotated[int, msgspec.Meta(ge=0)]
 
 
-class Order(msgspec.Struct):
+class Order(msgspec.Struct, gc=False):
     event_id: Text
     type: Literal["order_placed", "order_refunded"]
     order_id: Text
     occurred_at: int
     merchant_id: Text
     merchant_name: Text
-    country: Annotated[str, msgspec.Meta(pattern="^[A-Z]{2}$")]  # ISO 3166-1 alpha-2
+    country: Annotated[str, msgspec.Meta(min_length=2, max_length=2)]  # in COUNTRY_CODES, see _check
     channel: Literal["online", "pos", "mobile", "social"]
     currency: Annotated[str, msgspec.Meta(max_length=8)]
     total_minor: Annotated[int, msgspec.Meta(gt=0)]
@@ -97,6 +101,8 @@ def validate(doc: dict[str, Any], now_ms: int) -> Order:
 
 
 def _check(order: Order, now_ms: int) -> Order:
+    if order.country not in COUNTRY_CODES:
+        raise InvalidOrder("bad_value", "Expected `str` matching regex '^[A-Z]{2}$' - at `$.country`")
     occurred_at = order.occurred_at
     if occurred_at < EARLIEST_MS:
         raise InvalidOrder("too_old", f"occurred_at {occurred_at} is before 2000-01-01 (seconds, not ms?)")
@@ -104,10 +110,10 @@ def _check(order: Order, now_ms: int) -> Order:
         raise InvalidOrder("future_time", f"occurred_at {occurred_at} is more than a day ahead of now")
     if not is_known(order.currency):
         raise InvalidOrder("unknown_currency", f"{order.currency!r} is not in the rate table")
-    usd_cents = to_usd_cents(order.total_minor, order.currency)
-    if usd_cents > MAX_ORDER_USD_CENTS:
+    cents = usd_cents(order.total_minor, order.currency)
+    if cents > MAX_ORDER_USD_CENTS:
         raise InvalidOrder("absurd_amount", f"{order.total_minor} {order.currency} is over $1,000,000")
-    order.usd_cents = usd_cents
+    order.usd_cents = cents
     return order
 
 

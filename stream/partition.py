@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple, Protocol
 
 from stream.config import Rules
 from stream.day import DaySales
@@ -10,15 +11,25 @@ from stream.dedupe import Dedupe
 from stream.ledger import Checkpoint, PartitionLedger
 from stream.orders import ORDER_REFUNDED, InvalidOrder, Order, parse_order
 from stream.totals import Totals
-from stream.windows import (
-    DAY_MS,
-    day_is_closed,
-    day_of,
-    minute_is_final,
-    minute_start,
-    parse_day,
-    second_start,
-)
+from stream.windows import DAY_MS, MINUTE_MS, SECOND_MS, day_is_closed, day_of, day_start, parse_day
+
+
+class Record(Protocol):
+    """The parts of a confluent-kafka Message that counting reads."""
+
+    def offset(self) -> int: ...
+    def value(self) -> bytes | None: ...
+
+
+class _Message(NamedTuple):
+    at: int
+    raw: bytes | None
+
+    def offset(self) -> int:
+        return self.at
+
+    def value(self) -> bytes | None:
+        return self.raw
 
 
 class PartitionState:
@@ -28,6 +39,7 @@ class PartitionState:
         self.dedupe = Dedupe(rules.dedupe_horizon_ms)
         self.dedupe.watermark = ledger.watermark
         self.duplicates = 0
+        self.counted = 0
         self._start = ledger.end  # None until the first offset is seen
         self._minutes: set[int] = set()
         self._seconds: set[int] = set()
@@ -46,48 +58,97 @@ class PartitionState:
                 continue
             self.dedupe.first_time(order.event_id, order.occurred_at, offset)
 
-    def apply(self, offset: int, raw: bytes | None, now_ms: int) -> Order | InvalidOrder | None:
-        """Count one input message. Returns the order, the rejection, or None for an already-applied offset
-        or a duplicate delivery."""
-        ledger = self.ledger
-        end = ledger.end
-        if end is not None and offset < end:
-            return None
-        if self._start is None:
-            self._start = offset
-        ledger.end = offset + 1
-        try:
-            order = parse_order(raw, now_ms)
+    def apply(self, offset: int, raw: bytes | None, now_ms: int) -> InvalidOrder | bool:
+        """Count one input message. Returns the rejection, True if counted, False for an already-applied
+        offset or a duplicate delivery."""
+        counted = self.counted
+        rejected = self.apply_batch((_Message(offset, raw),), now_ms)
+        return rejected[0][1] if rejected else self.counted != counted
+
+    def apply_batch(self, records: Sequence[Record], now_ms: int) -> list[tuple[Record, InvalidOrder]]:
+        """Count this partition's messages in offset order; returns the rejected ones with their reason.
+
+        The same as counting them one at a time: every rule reads the watermark as of its event. Runs of
+        one minute, second or day (the common case) skip the dict lookups.
+        """
+        ledger, rules, first_time = self.ledger, self.rules, self.dedupe.first_time
+        minutes, seconds, days = ledger.minutes, ledger.seconds, ledger.days
+        touched_minutes, touched_seconds, touched_days = self._minutes, self._seconds, self._days
+        grace, lateness, horizon = rules.grace_ms, rules.allowed_lateness_ms, rules.seconds_horizon_ms
+        end = -1 if ledger.end is None else ledger.end
+        first = end
+        watermark = ledger.watermark
+        open_from = day_start(watermark - lateness)  # an event before this is in a closed day
+        counted = duplicates = late = 0
+        minute = second = day_end = -1  # the buckets of the previous event: runs skip the dict lookups
+        minute_totals = second_totals = Totals()
+        final_at = 0
+        add_to_day = _no_day  # bound at the first order: day_end is -1
+        rejected: list[tuple[Record, InvalidOrder]] = []
+        for record in records:
+            offset = record.offset()
+            if offset < end:
+                continue  # applied before a crash or a rebalance
+            end = offset + 1
+            try:
+                order = parse_order(record.value(), now_ms)
+            except InvalidOrder as rejection:
+                rejected.append((record, rejection))
+                continue
             ts = order.occurred_at
-            watermark = ledger.watermark
-            if day_is_closed(ts, watermark, self.rules.allowed_lateness_ms):
-                raise InvalidOrder("too_late", f"occurred_at {ts} is in {day_of(ts)}, which closed at "
-                                               f"watermark {watermark}")
-        except InvalidOrder as rejection:
+            if ts < open_from:
+                rejected.append((record, InvalidOrder("too_late", f"occurred_at {ts} is in {day_of(ts)}, "
+                                                                  f"which closed at watermark {watermark}")))
+                continue
+            if not first_time(order.event_id, ts, offset):
+                duplicates += 1
+                continue
+            counted += 1
+            cents = order.usd_cents
+            refund = order.type == ORDER_REFUNDED
+            bucket = ts - ts % MINUTE_MS
+            if bucket != minute:
+                minute, minute_totals, final_at = bucket, _bucket(minutes, bucket), bucket + MINUTE_MS + grace
+                touched_minutes.add(bucket)
+            if final_at <= watermark:
+                late += 1  # a correction: the minute was already shown as final
+            bucket = ts - ts % SECOND_MS
+            if bucket >= watermark - horizon:
+                if bucket != second:
+                    second, second_totals = bucket, _bucket(seconds, bucket)
+                    touched_seconds.add(bucket)
+                if refund:
+                    second_totals.refunds_cents += cents
+                else:
+                    second_totals.orders += 1
+                    second_totals.gross_cents += cents
+            if refund:
+                minute_totals.refunds_cents += cents
+            else:
+                minute_totals.orders += 1
+                minute_totals.gross_cents += cents
+            if not day_end - DAY_MS <= ts < day_end:
+                day_end, day = day_start(ts) + DAY_MS, day_of(ts)
+                sales = days.get(day)
+                if sales is None:
+                    sales = days[day] = DaySales()
+                add_to_day = sales.add
+                touched_days.add(day)
+            add_to_day(order, refund)
+            if ts > watermark:
+                watermark = ts
+                open_from = day_start(watermark - lateness)
+        if end > first:
+            if self._start is None:
+                self._start = records[0].offset()  # nothing was skipped: nothing was applied before
+            ledger.end = end
+        for _, rejection in rejected:
             ledger.rejected[rejection.reason] = ledger.rejected.get(rejection.reason, 0) + 1
-            return rejection
-        if not self.dedupe.first_time(order.event_id, ts, offset):
-            self.duplicates += 1
-            return None
-        refund, cents = order.type == ORDER_REFUNDED, order.usd_cents
-        minute = minute_start(ts)
-        _bucket(ledger.minutes, minute).count(refund, cents)
-        self._minutes.add(minute)
-        if minute_is_final(minute, watermark, self.rules.grace_ms):
-            ledger.late += 1  # a correction: the minute was already shown as final
-        second = second_start(ts)
-        if second >= watermark - self.rules.seconds_horizon_ms:
-            _bucket(ledger.seconds, second).count(refund, cents)
-            self._seconds.add(second)
-        day = day_of(ts)
-        sales = ledger.days.get(day)
-        if sales is None:
-            sales = ledger.days[day] = DaySales()
-        sales.add(order, refund)
-        self._days.add(day)
-        if ts > watermark:
-            ledger.watermark = ts
-        return order
+        ledger.watermark = watermark
+        ledger.late += late
+        self.counted += counted
+        self.duplicates += duplicates
+        return rejected
 
     def checkpoint(self, now_ms: int) -> Checkpoint | None:
         """The record for everything applied since the last checkpoint; None if nothing new."""
@@ -124,6 +185,10 @@ class PartitionState:
             del ledger.days[day]
             for minute in [m for m in ledger.minutes if start <= m < start + DAY_MS]:
                 del ledger.minutes[minute]
+
+
+def _no_day(order: Order, refund: bool) -> None:
+    raise AssertionError("counting an order before binding its day")
 
 
 def _bucket(table: dict[int, Totals], key: int) -> Totals:

@@ -50,6 +50,10 @@ def _without(field: str) -> dict[str, Any]:
         (order_event(type="order_cancelled"), "bad_value"),
         (order_event(channel="fax"), "bad_value"),
         (order_event(country="usa"), "bad_value"),
+        (order_event(country="us"), "bad_value"),  # two characters, but not upper-case letters
+        (order_event(country="U1"), "bad_value"),
+        (order_event(country="ÜS"), "bad_value"),
+        (order_event(country=1), "wrong_type"),
         (order_event(event_id=""), "bad_value"),
         (order_event(merchant_id=17), "wrong_type"),
         (order_event(lines={}), "wrong_type"),

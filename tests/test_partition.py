@@ -89,9 +89,9 @@ def test_checkpoints_chain_offsets_and_carry_only_touched_minutes() -> None:
 def test_offsets_already_applied_are_skipped() -> None:
     state = fresh()
     raw = orjson.dumps(order_event(total_minor=100))
-    state.apply(5, raw, NOW)
-    assert state.apply(5, raw, NOW) is None
-    assert state.apply(4, orjson.dumps(order_event(total_minor=999)), NOW) is None
+    assert state.apply(5, raw, NOW) is True
+    assert state.apply(5, raw, NOW) is False
+    assert state.apply(4, orjson.dumps(order_event(total_minor=999)), NOW) is False
     assert day_totals(state.ledger) == (1, 100, 0)
 
 
