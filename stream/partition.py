@@ -21,7 +21,9 @@ class Record(Protocol):
     def value(self) -> bytes | None: ...
 
 
-class _Message(NamedTuple):
+class Message(NamedTuple):
+    """A message given by hand: its offset and value."""
+
     at: int
     raw: bytes | None
 
@@ -62,7 +64,7 @@ class PartitionState:
         """Count one input message. Returns the rejection, True if counted, False for an already-applied
         offset or a duplicate delivery."""
         counted = self.counted
-        rejected = self.apply_batch((_Message(offset, raw),), now_ms)
+        rejected = self.apply_batch((Message(offset, raw),), now_ms)
         return rejected[0][1] if rejected else self.counted != counted
 
     def apply_batch(self, records: Sequence[Record], now_ms: int) -> list[tuple[Record, InvalidOrder]]:

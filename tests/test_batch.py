@@ -2,30 +2,18 @@
 
 import random
 from collections import Counter
-from typing import NamedTuple
 
 import orjson
 
 from stream.config import Rules
 from stream.ledger import PartitionLedger, fold
-from stream.partition import PartitionState
+from stream.partition import Message, PartitionState
 from stream.windows import MINUTE_MS
 from tests.orders import NOON, order_event
 
 HOUR = 3_600_000
 NOW = NOON + 48 * HOUR
 RULES = Rules(dedupe_horizon_ms=10 * MINUTE_MS)  # short, so ids leave the memory within the log
-
-
-class Message(NamedTuple):
-    at: int
-    raw: bytes | None
-
-    def offset(self) -> int:
-        return self.at
-
-    def value(self) -> bytes | None:
-        return self.raw
 
 
 def mixed_log(seed: int, size: int = 3000) -> list[bytes | None]:
