@@ -50,9 +50,11 @@ class Recording:
                 error = (self.dir / f"{name}.err").read_text(errors="replace")[-500:]
                 notes.append(Note(f"profile of the {name} {when}", f"py-spy recorded nothing: {error}"))
                 continue
-            top = profile_top(path.read_text(), rows)
+            samples, top = profile_top(path.read_text(), rows)
+            busy = samples / (self.rate * self.seconds)  # idle threads are not sampled: this is CPU
             lines = ["| self | total | function (file:line) |", "|---|---|---|",
                      *(f"| {own:.1%} | {total:.1%} | `{frame}` |" for frame, own, total in top)]
             notes.append(Note(f"profile of the {name} {when} (py-spy, {self.rate} Hz, {self.seconds:.0f} s, "
-                              "all threads, idle excluded)", "\n".join(lines)))
+                              f"all threads, idle excluded: {samples:,} samples, ~{busy:.0%} of a core)",
+                              "\n".join(lines)))
         return notes

@@ -97,9 +97,9 @@ def _slope(points: Sequence[tuple[float, float]]) -> float:
     return sum((t - mean_t) * (v - mean_v) for t, v in points) / var * 60
 
 
-def profile_top(collapsed: str, rows: int = 15) -> list[tuple[str, float, float]]:
-    """py-spy's raw (collapsed) output -> [(frame, self share, inclusive share)], by self share: where the
-    samples were, and what they were under."""
+def profile_top(collapsed: str, rows: int = 15) -> tuple[int, list[tuple[str, float, float]]]:
+    """py-spy's raw (collapsed) output -> (samples, [(frame, self share, inclusive share)]) by self share:
+    where the samples were, and what they were under."""
     own: Counter[str] = Counter()
     under: Counter[str] = Counter()
     total = 0
@@ -114,5 +114,5 @@ def profile_top(collapsed: str, rows: int = 15) -> list[tuple[str, float, float]
         for frame in set(frames):
             under[frame] += n
     if not total:
-        return []
-    return [(frame, n / total, under[frame] / total) for frame, n in own.most_common(rows)]
+        return 0, []
+    return total, [(frame, n / total, under[frame] / total) for frame, n in own.most_common(rows)]

@@ -60,9 +60,10 @@ def test_the_profile_top_is_ranked_by_own_samples_with_the_share_under_each_fram
         "main (a.py:1);count (b.py:5) 10",
         "main (a.py:1);loop (d.py:2);poll (e.py:3) 30",
     ])
-    top = profile_top(collapsed, rows=2)
+    samples, top = profile_top(collapsed, rows=2)
+    assert samples == 100
     assert top == [("apply (c.py:9)", 0.6, 0.6), ("poll (e.py:3)", 0.3, 0.3)]
-    assert profile_top("") == []
+    assert profile_top("") == (0, [])
 
 
 def test_the_report_shows_each_figure_beside_its_limit_and_the_notes_below(tmp_path) -> None:
