@@ -50,10 +50,13 @@ class OrdersConsumer(threading.Thread):
             "group.id": f"{settings.stream_group}.reader",  # never joins: partitions are assigned by faust
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            # Prefetch is bounded per partition: RSS stays flat however far behind the worker is.
-            "fetch.max.bytes": 33_554_432,
-            "max.partition.fetch.bytes": 4_194_304,
-            "queued.max.messages.kbytes": 16_384,
+            # Prefetch is small and bounded, so RSS stays flat however far behind the worker is; a full
+            # queue pauses fetching for fetch.queue.backoff.ms (default 1 s: the worker then starved half
+            # the time), so it resumes almost at once.
+            "fetch.max.bytes": 8_388_608,
+            "max.partition.fetch.bytes": 1_048_576,
+            "queued.max.messages.kbytes": 4_096,
+            "fetch.queue.backoff.ms": 20,
         }))
         self._producer = Producer(client_config(settings, **{
             "enable.idempotence": True,
