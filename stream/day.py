@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from stream.money import usd_cents
-from stream.orders import Order
+from stream.money import USD_CENTS
+from stream.orders import Line, Order
 from stream.totals import Totals
 from stream.uniques import Uniques
 
@@ -59,32 +59,36 @@ class DaySales:
             merchant = self.merchants[merchant_id] = [order.merchant_name, 0, 0, 0]
         self._touched_merchants.add(merchant_id)
         totals = self.totals
+        converted = USD_CENTS[order.currency]
+        products, touched = self.products, self._touched_products
         if refund:
             totals.refunds_cents += cents
             country.refunds_cents += cents
             channel.refunds_cents += cents
             merchant[REFUNDS] += cents
-            sign = -1
-        else:
-            totals.orders += 1
-            totals.gross_cents += cents
-            country.orders += 1
-            country.gross_cents += cents
-            channel.orders += 1
-            channel.gross_cents += cents
-            merchant[ORDERS] += 1
-            merchant[GROSS] += cents
-            self.customers.add(order.customer_id)
-            sign = 1
-        products, touched, currency = self.products, self._touched_products, order.currency
+            for line in order.lines:
+                product = _product(products, line, merchant_id)
+                product[QTY] -= line.qty
+                product[NET] -= converted[line.qty * line.price_minor]
+                touched.add(line.sku)
+            return
+        totals.orders += 1
+        totals.gross_cents += cents
+        country.orders += 1
+        country.gross_cents += cents
+        channel.orders += 1
+        channel.gross_cents += cents
+        merchant[ORDERS] += 1
+        merchant[GROSS] += cents
+        self.customers.add(order.customer_id)
         for line in order.lines:
             sku = line.sku
             product = products.get(sku)
             if product is None:
                 product = products[sku] = [line.title, merchant_id, 0, 0]
             qty = line.qty
-            product[QTY] += sign * qty
-            product[NET] += sign * usd_cents(qty * line.price_minor, currency)
+            product[QTY] += qty
+            product[NET] += converted[qty * line.price_minor]
             touched.add(sku)
 
     def changes(self) -> dict[str, Any]:
@@ -111,6 +115,13 @@ class DaySales:
         self.top_merchants = _update_top(self.merchants, doc["merchants"], self.top_merchants, merchant_net)
         self.top_products = _update_top(self.products, doc["products"], self.top_products, _product_net)
         self.customers = Uniques.from_bytes(base64.b64decode(doc["customers"]))
+
+
+def _product(products: dict[str, list[Any]], line: Line, merchant_id: str) -> list[Any]:
+    product = products.get(line.sku)
+    if product is None:
+        product = products[line.sku] = [line.title, merchant_id, 0, 0]
+    return product
 
 
 def _product_net(row: list[Any]) -> int:

@@ -3,7 +3,7 @@ from random import Random
 
 import pytest
 
-from stream.money import CURRENCIES, format_usd, to_usd_cents
+from stream.money import CURRENCIES, USD_CENTS, Converted, format_usd, to_usd_cents
 
 
 @pytest.mark.parametrize(
@@ -39,6 +39,20 @@ def test_conversion_matches_decimal_arithmetic_for_random_amounts() -> None:
 def test_unknown_currency_is_a_key_error() -> None:
     with pytest.raises(KeyError):
         to_usd_cents(100, "XXX")
+
+
+def test_remembered_conversions_equal_the_arithmetic_and_stay_bounded() -> None:
+    assert set(USD_CENTS) == set(CURRENCIES)
+    rng = Random(3)
+    for currency, converted in USD_CENTS.items():
+        for _ in range(200):
+            amount = rng.choice([rng.randrange(1, 10**9), 1, 5, 50, 150])  # repeats are hits
+            assert converted[amount] == to_usd_cents(amount, currency), (currency, amount)
+    small = Converted("KWD", limit=3)
+    assert [small[a] for a in (1, 2, 3, 4, 1)] == [to_usd_cents(a, "KWD") for a in (1, 2, 3, 4, 1)]
+    assert len(small) <= 3
+    with pytest.raises(KeyError):
+        Converted("XXX")[100]
 
 
 @pytest.mark.parametrize(("cents", "text"), [(0, "$0.00"), (5, "$0.05"), (123456789, "$1,234,567.89"),
