@@ -38,6 +38,7 @@ def consumer(settings: Settings, purpose: str = "replay") -> Consumer:
         "fetch.max.bytes": 52_428_800,
         "max.partition.fetch.bytes": 10_485_760,
         "queued.max.messages.kbytes": 65_536,  # prefetch bound, as the worker's: memory stays flat
+        "fetch.queue.backoff.ms": 20,  # a full queue pauses fetching this long (default 1 s: starves readers)
         "log_level": 0,  # failures surface as exceptions: one line, not a log spray
     }))
 
