@@ -43,5 +43,5 @@ format: install
 clean:
 	rm -rf $(VENV) var broker/lib test-artifacts .pytest_cache .ruff_cache
 
-bench: install jars  ## every benchmark beside its limit; QUICK=1 for the under-2-minutes version
+bench: install jars chromium  ## every benchmark beside its limit (bench/results/latest.md); QUICK=1: under 2 minutes
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
