@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import tempfile
 import time
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: under 2 minutes, for CI")
     parser.add_argument("--only", choices=STAGES, action="append", help="run just this stage (repeatable)")
     args = parser.parse_args(argv)
+    # Terminated (CI timeout, kill): unwind, so every stage stops its processes and the broker stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     stages = [s for s in STAGES if not args.only or s in args.only]
     available = [s for s in stages if (Path(__file__).parent / f"{s}.py").exists()]
     figures: list[Figure] = []
