@@ -66,8 +66,8 @@ def versions() -> dict[str, str]:
 
     names = ("faust-streaming", "aiokafka", "starlette", "uvicorn", "orjson", "msgspec")
     packages = {name: metadata.version(name) for name in names}
-    return {"kafka": kafka_version(), "confluent-kafka": confluent_kafka.version()[0]
-            + f" (librdkafka {confluent_kafka.libversion()[0]})", **packages}
+    return {"kafka": kafka_version(), "confluent-kafka": f"{metadata.version('confluent-kafka')} "
+            f"(librdkafka {confluent_kafka.libversion()[0]})", **packages}
 
 
 def _fmt(value: float | None) -> str:
