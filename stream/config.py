@@ -74,6 +74,6 @@ def load() -> Settings:
             seconds_horizon_ms=_int("SECONDS_HORIZON_S", 900) * 1000,
         ),
         batch_max=_int("STREAM_BATCH_MAX", 5000),
-        batch_within_ms=_int("STREAM_BATCH_WITHIN_MS", 100),
+        batch_within_ms=_int("STREAM_BATCH_WITHIN_MS", 50),
         session_timeout_s=_int("STREAM_SESSION_TIMEOUT_S", 10),
     )
