@@ -15,7 +15,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,6 @@ from app.playback import Tape
 from stream import dayfeed, daylog
 from stream.config import Settings
 from stream.daylog import DayInLog
-from stream.kafka import client_config
 from stream.session import new_id, registry_topic
 
 log = logging.getLogger("salesdash.app")
@@ -83,10 +81,7 @@ class Loading:
         self._stop.set()
 
     def _run(self) -> None:
-        consumer = Consumer(client_config(self._settings, **{
-            "group.id": f"salesdash-app-replay-{uuid.uuid4()}", "enable.auto.commit": False,
-            "enable.partition.eof": True, "fetch.max.bytes": 52_428_800, "log_level": 0,
-        }))
+        consumer = dayfeed.consumer(self._settings, "app-replay")
         try:
             self._read(consumer)
         except Exception as exc:  # any Kafka failure ends this session's loading, not the app
@@ -212,10 +207,7 @@ class Library:
     def _closed_session(self, day: str) -> str | None:
         """The newest finished session of `day` from this orders topic that closed the day in every
         partition: no record can change that day any more, so it is as good as a new one."""
-        consumer = Consumer(client_config(self.settings, **{
-            "group.id": f"salesdash-app-registry-{uuid.uuid4()}", "enable.auto.commit": False,
-            "enable.partition.eof": True, "log_level": 0,
-        }))
+        consumer = dayfeed.consumer(self.settings, "app-registry")
         try:
             registry = registry_topic(self.settings)
             topics = consumer.list_topics(timeout=10).topics
