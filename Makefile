@@ -9,12 +9,14 @@ INSTALLED := $(VENV)/.installed
 demo: install jars  ## run Kafka + worker + app + load locally; prints the URL; Ctrl-C stops all
 	$(BIN)/python scripts/demo.py
 
-test: install jars chromium  ## everything: lint, unit, integration on a real broker, browser
+test: install jars chromium  ## everything: lint, types, unit, integration on a real broker, browser
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-check: install  ## fast: lint and the pure unit tests only
+check: install  ## fast: lint, types and the tests that need no broker or browser
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -m "not kafka and not browser" $(PYTEST_ARGS)
 
 broker: install jars  ## just a broker on 127.0.0.1:9092 (data in var/kafka) until Ctrl-C

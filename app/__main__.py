@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from app.main import MAX_CLIENT_FRAME, create_app
+    from app.routes import MAX_CLIENT_FRAME, create_app
     from app.server import AbortableWebSockets
 
     print(f"salesdash: serving http://{args.host}:{args.port}", file=sys.stderr, flush=True)

@@ -5,18 +5,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
+from typing import Protocol
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
-
-from app.view import SalesView
 from stream.config import Settings
-from stream.kafka import client_config
+from stream.core.salesview import SalesView
+from stream.kafka.reader import BEGINNING, Consumed, Reader
 
 log = logging.getLogger("salesdash.app")
 REACHABLE_WITHIN_MS = 10_000
 POLL_S = 0.05  # the longest a poll waits, so the loop notices shutdown and keeps `reachable` fresh
 BATCH = 2000
+
+
+class Feed(Protocol):
+    """What the routes need of the aggregates consumer: an AggregatesFeed, or a fake in tests."""
+
+    caught_up: asyncio.Event
+    lag: int
+
+    def reachable(self) -> bool: ...
+    async def run(self) -> None: ...
 
 
 class AggregatesFeed:
@@ -28,13 +36,8 @@ class AggregatesFeed:
         self.last_poll_ms = 0
         self.lag = 0  # records on the broker not read yet, over all partitions
         self._next: dict[int, int] = {}  # partition -> next offset to read
-        self._consumer = Consumer(client_config(settings, **{
-            # Private reader: every app process folds the whole topic; it never commits offsets.
-            "group.id": f"salesdash-app-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "log_level": 3,
-        }))
+        # Private reader: every app process folds the whole topic; it never commits offsets.
+        self._reader = Reader.open(settings, "app", prefetch="small")
 
     async def run(self) -> None:
         """Follow the topic for the life of the app; a Kafka error is logged and the read resumes."""
@@ -47,7 +50,7 @@ class AggregatesFeed:
                     log.error("aggregates consumer failed, retrying in 1s: %s", exc)
                     await asyncio.sleep(1.0)
         finally:
-            await asyncio.to_thread(self._consumer.close)
+            await asyncio.to_thread(self._reader.close)
 
     async def _follow(self) -> None:
         await self._assign()
@@ -57,10 +60,6 @@ class AggregatesFeed:
             self.last_poll_ms = int(time.time() * 1000)
             self.kafka_ok = True
             for message in messages:
-                if message.error() is not None:
-                    if message.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("aggregates consumer: %s", message.error())
-                    continue
                 self._next[message.partition()] = message.offset() + 1
                 value = message.value()
                 if value is not None:
@@ -76,13 +75,9 @@ class AggregatesFeed:
             if not self.caught_up.is_set() and not ends:
                 self.caught_up.set()
 
-    def _take(self) -> list[Message]:
-        # poll() returns at the first record; consume(n, 0) then takes what has already arrived. consume()
-        # alone would hold ready records until its timeout: up to 50 ms more on every update's way.
-        first = self._consumer.poll(POLL_S)
-        if first is None:
-            return []
-        return [first, *self._consumer.consume(BATCH - 1, 0)]
+    def _take(self) -> list[Consumed]:
+        # Eager: a checkpoint is folded as soon as it arrives, not held for the rest of the poll.
+        return self._reader.take(BATCH, POLL_S, eager=True)
 
     def reachable(self) -> bool:
         return self.kafka_ok and int(time.time() * 1000) - self.last_poll_ms < REACHABLE_WITHIN_MS
@@ -90,27 +85,26 @@ class AggregatesFeed:
     def _lag(self) -> int:
         # Cached watermarks come with every fetch response: no request to the broker.
         lag = 0
-        for tp in self._consumer.assignment():
-            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+        for key in self._reader.following:
+            low, high = self._reader.cached_watermarks(key)
             if high >= 0:
-                lag += max(0, high - self._next.get(tp.partition, max(low, 0)))
+                lag += max(0, high - self._next.get(key[1], max(low, 0)))
         return lag
 
     async def _assign(self) -> None:
         topic = self.settings.aggregates_topic
-        while True:
-            metadata = await asyncio.to_thread(self._consumer.list_topics, topic, 10)
-            partitions = metadata.topics.get(topic)
-            if partitions is not None and partitions.error is None and partitions.partitions:
-                self._consumer.assign([TopicPartition(topic, p, -2) for p in partitions.partitions])
-                return
+        while not self._reader.following:  # once assigned, a retry carries on where it was
+            partitions = await asyncio.to_thread(self._reader.partitions, topic)
+            if partitions:
+                self._reader.assign({(topic, p): BEGINNING for p in partitions})
+                break
             log.info("waiting for topic %s (start the worker: python -m stream)", topic)
             await asyncio.sleep(1.0)
 
     def _high_watermarks(self) -> dict[int, int]:
         ends = {}
-        for tp in self._consumer.assignment():
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+        for key in self._reader.following:
+            low, high = self._reader.watermarks(key)
             if high > low:
-                ends[tp.partition] = high
+                ends[key[1]] = high
         return ends

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from app.feed import AggregatesFeed
-from app.viewers import Hub
+from app.fanout import Hub
+from app.feed import Feed
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -16,7 +16,7 @@ def _metric(name: str, kind: str, help_text: str, value: float | None) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {shown}\n"
 
 
-def render(hub: Hub, feed: AggregatesFeed) -> str:
+def render(hub: Hub, feed: Feed) -> str:
     as_of_ms = hub.view.as_of_ms
     age = (time.time() * 1000 - as_of_ms) / 1000 if as_of_ms else None
     return "".join([

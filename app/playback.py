@@ -15,44 +15,8 @@ from typing import Any
 
 import orjson
 
-from app.view import SalesView
-
-
-@dataclass
-class Clock:
-    """Event time on a replay's clock: `speed` times the wall clock while playing; None plays at once."""
-
-    start_ms: int
-    end_ms: int
-    speed: float | None
-    since_s: float  # wall time (monotonic s) the clock last stood at `at_ms`
-    playing: bool = True
-    at_ms: int = 0
-
-    def __post_init__(self) -> None:
-        self.at_ms = self.start_ms
-
-    def now(self, wall_s: float) -> int:
-        if not self.playing:
-            return self.at_ms
-        if self.speed is None:
-            return self.end_ms
-        moved = int((wall_s - self.since_s) * 1000 * self.speed)
-        return min(self.end_ms, self.at_ms + max(0, moved))
-
-    def pause(self, wall_s: float) -> None:
-        self.at_ms, self.since_s, self.playing = self.now(wall_s), wall_s, False
-
-    def play(self, wall_s: float) -> None:
-        if self.now(wall_s) >= self.end_ms:
-            self.at_ms = self.start_ms  # play after the end starts over, as a media player does
-        self.since_s, self.playing = wall_s, True
-
-    def seek(self, to_ms: int, wall_s: float) -> None:
-        self.at_ms, self.since_s = min(self.end_ms, max(self.start_ms, to_ms)), wall_s
-
-    def set_speed(self, speed: float | None, wall_s: float) -> None:
-        self.at_ms, self.since_s, self.speed = self.now(wall_s), wall_s, speed
+from stream.core.clock import Clock
+from stream.core.salesview import SalesView
 
 
 @dataclass

@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.fanout import encode
 from app.playback import Player
-from app.replays import Library, Loading
-from app.viewers import encode
-from stream.config import Rules
-from stream.pace import parse_speed
-from stream.windows import parse_day
+from app.sessions import Library, Loading
+from stream.core.clock import parse_speed
+from stream.core.eventtime import parse_day
+from stream.core.rules import Rules
 
 TICK_S = 0.1  # ×600 moves a minute of the day per tick
 MAX_FRAME = 4096
@@ -138,7 +138,7 @@ def _obey(player: Player, command: dict[str, Any], now: float) -> bool:
         clock.seek(command["to_ms"], now)
     elif kind == "speed":
         clock.set_speed(command["speed"], now)
-    return kind == "resync"
+    return bool(kind == "resync")
 
 
 def _status(player: Player, loading: Loading, now: float) -> dict[str, Any]:

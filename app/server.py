@@ -16,7 +16,7 @@ ABORT_EXTENSION = "salesdash.abort"
 
 class AbortableWebSockets(WebSocketsSansIOProtocol):
     async def run_asgi(self) -> None:
-        self.scope["extensions"][ABORT_EXTENSION] = {"abort": self.transport.abort}  # type: ignore[index]
+        self.scope["extensions"][ABORT_EXTENSION] = {"abort": self.transport.abort}
         await super().run_asgi()
 
     async def send(self, message: ASGISendEvent) -> None:

@@ -64,7 +64,8 @@ def _payload_file(count: int) -> Path:
 
 
 def _create(bootstrap: str, topic: str) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})  # held: a dropped client cancels the request
     admin.create_topics([NewTopic(topic, 8, 1)])[topic].result()

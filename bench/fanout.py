@@ -127,7 +127,9 @@ async def _watch(url: str, count: int, seconds: float) -> dict[str, float]:
         if viewer.transport is not None:
             viewer.transport.abort()
     lags.sort()
-    pick = (lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]) if lags else (lambda q: float("nan"))
+    def pick(q: float) -> float:
+        return lags[min(len(lags) - 1, int(q * len(lags)))] if lags else float("nan")
+
     return {"viewers": count, "open_at_end": still_open, "messages": received, "resyncs": resyncs,
             "per_viewer_hz": received / max(1, count) / seconds, "p50_ms": pick(0.50), "p99_ms": pick(0.99),
             "max_ms": lags[-1] if lags else float("nan"), "connect_s": connect_s}

@@ -104,14 +104,15 @@ def _checkpoints(bootstrap: str, topic: str) -> tuple[list[Update], list[Update]
     produced: list[Update] = []
     while left:
         for message in consumer.consume(1000, 1.0):
-            if message.error() is not None or message.value() is None:
+            value, partition, offset = message.value(), message.partition(), message.offset()
+            if message.error() is not None or value is None or partition is None or offset is None:
                 continue
-            record = orjson.loads(message.value())
+            record = orjson.loads(value)
             covered = {record["partition"]: record["end"]}
             taken.append((float(record["written_ms"]), covered))
             produced.append((float(message.timestamp()[1]), covered))
-            if message.offset() + 1 >= ends[message.partition()]:
-                left.discard(message.partition())
+            if offset + 1 >= ends[partition]:
+                left.discard(partition)
     consumer.close()
     return taken, produced
 
@@ -172,9 +173,9 @@ def _read_back(bootstrap: str, topic: str, steps: list[Step]) -> dict[str, Creat
     consumer.assign([TopicPartition(topic, p, steps[0].start[p]) for p in stops])
     while stops:
         for message in consumer.consume(10_000, 1.0):
-            if message.error() is not None:
-                continue
             p, offset = message.partition(), message.offset()
+            if message.error() is not None or p is None or offset is None:
+                continue
             for step in steps:
                 if step.start[p] <= offset < step.end[p]:
                     created[step.label][p].append((offset, float(message.timestamp()[1])))
@@ -215,7 +216,7 @@ def _figures(step: Step, s: Summary, missing: int, created: Created, quick: bool
     ]
 
 
-def _profiled(stack: Stack, hold_s: float) -> list[Figure | Note]:
+def _profiled(stack: Stack, hold_s: float) -> list[Note]:
     """The 20k/s step again, with py-spy sampling the worker and the app (the numbers above are unsampled)."""
     print(f"{GOAL_RATE:,}/s again under py-spy ...", flush=True)
     with profile.Recording({"worker": stack.pid("stream"), "app": stack.pid("app")}, hold_s) as recording:

@@ -15,14 +15,15 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench.report import Figure
-from stream.ledger import Checkpoint
-from stream.windows import DAY_MS
+from stream.core.checkpoint import Checkpoint
+from stream.core.eventtime import DAY_MS
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 8
@@ -32,7 +33,8 @@ QUICK_ORDERS = 200_000
 
 def preload(bootstrap: str, topic: str, orders: int) -> None:
     """Write `orders` events: a pool of model events re-stamped with fresh ids and times across a day."""
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result()
@@ -46,11 +48,10 @@ def preload(bootstrap: str, topic: str, orders: int) -> None:
     for i in range(orders):
         event = dict(pool[i % len(pool)])
         event["event_id"] = f"bench-{i}"
-        event["occurred_at"] = day_start + i * step
+        event["occurred_at"] = at = day_start + i * step
         while True:
             try:
-                producer.produce(topic, orjson.dumps(event), event["merchant_id"].encode(),
-                                 timestamp=event["occurred_at"])
+                producer.produce(topic, orjson.dumps(event), str(event["merchant_id"]).encode(), timestamp=at)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -59,7 +60,7 @@ def preload(bootstrap: str, topic: str, orders: int) -> None:
     assert producer.flush(120) == 0
 
 
-def _pool(size: int) -> list[dict[str, object]]:
+def _pool(size: int) -> list[dict[str, Any]]:
     """Realistic events: 2,000 merchants with 50 products each, several currencies, ~2% refunds."""
     rng = random.Random(11)
     currencies = [("US", "USD", 100), ("DE", "EUR", 100), ("JP", "JPY", 1), ("GB", "GBP", 100)]
@@ -67,9 +68,10 @@ def _pool(size: int) -> list[dict[str, object]]:
     for i in range(size):
         merchant = f"m{int(rng.paretovariate(1.2)) % 2000:05d}"
         country, currency, unit = rng.choice(currencies)
-        lines = [{"sku": f"{merchant}-p{rng.randrange(50):03d}", "title": f"Product {rng.randrange(50)}",
-                  "qty": rng.choice((1, 1, 2)), "price_minor": rng.randrange(5, 200) * unit}
-                 for _ in range(rng.choice((1, 1, 2, 3)))]
+        lines: list[dict[str, Any]] = [
+            {"sku": f"{merchant}-p{rng.randrange(50):03d}", "title": f"Product {rng.randrange(50)}",
+             "qty": rng.choice((1, 1, 2)), "price_minor": rng.randrange(5, 200) * unit}
+            for _ in range(rng.choice((1, 1, 2, 3)))]
         pool.append({
             "event_id": "", "type": "order_refunded" if rng.random() < 0.02 else "order_placed",
             "order_id": f"o{i}", "occurred_at": 0, "merchant_id": merchant,
@@ -91,8 +93,9 @@ def raw_consume(bootstrap: str, topic: str, orders: int) -> float:
     started = time.perf_counter()
     while seen < orders:
         for message in consumer.consume(10000, 1.0):
-            if message.error() is None:
-                orjson.loads(message.value())
+            value = message.value()
+            if message.error() is None and value is not None:
+                orjson.loads(value)
                 seen += 1
     elapsed = time.perf_counter() - started
     consumer.close()
@@ -101,8 +104,9 @@ def raw_consume(bootstrap: str, topic: str, orders: int) -> float:
 
 def _covered(consumer: Consumer, ends: dict[int, int]) -> int:
     for message in consumer.consume(10000, 0.2):
-        if message.error() is None:
-            record = Checkpoint.decode(message.value())
+        value = message.value()
+        if message.error() is None and value is not None:
+            record = Checkpoint.decode(value)
             ends[record.partition] = record.end
     return sum(ends.values())
 

@@ -26,8 +26,8 @@ from loadgen.profiles import day_plan, profile
 from loadgen.stop import Stop
 from loadgen.traffic import Traffic
 from stream import config
-from stream.kafka import ensure_topics
-from stream.windows import parse_day
+from stream.core.eventtime import parse_day
+from stream.kafka.admin import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = "2025-11-28"  # Black Friday 2025: a past day, so the backfill is the same bytes every time

@@ -18,9 +18,11 @@ import psutil
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.report import Figure
-from stream import config, dayfeed, daylog
-from stream.daylog import Span
-from stream.kafka import ensure_topics
+from stream import config
+from stream.core import eventtime
+from stream.core.dayreplay import Span
+from stream.kafka.admin import ensure_topics
+from stream.replay import reading
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = "2025-11-28"
@@ -72,7 +74,7 @@ def _topics(bootstrap: str) -> dict[str, str]:
 
 def _spans(env: dict[str, str]) -> list[Span]:
     settings = replace(config.load(), bootstrap=env["KAFKA_BOOTSTRAP"])
-    return dayfeed.locate(settings, env["ORDERS_TOPIC"], daylog.day(DAY, int(time.time() * 1000), 0))[1]
+    return reading.locate(settings, env["ORDERS_TOPIC"], eventtime.day(DAY, int(time.time() * 1000), 0))[1]
 
 
 def _raw_consume(bootstrap: str, topic: str, spans: list[Span]) -> float:
@@ -89,8 +91,9 @@ def _raw_consume(bootstrap: str, topic: str, spans: list[Span]) -> float:
             if message.error() is None:
                 message.value()
                 seen += 1
-                if message.offset() + 1 >= stops.get(message.partition(), 0):
-                    stops.pop(message.partition(), None)
+                p, offset = message.partition(), message.offset()
+                if p is not None and offset is not None and offset + 1 >= stops.get(p, 0):
+                    stops.pop(p, None)
     elapsed = time.perf_counter() - started
     consumer.close()
     return elapsed

@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -20,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from broker import free_port
 from stream import config
-from stream.kafka import ensure_topics
+from stream.kafka.admin import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 8
@@ -121,8 +122,10 @@ class Stack:
             time.sleep(0.2)
         raise RuntimeError(f"the app at {self.url} never became healthy (logs in {self.logs})")
 
-    def snapshot(self, day: str | None = None) -> dict:  # type: ignore[type-arg]
-        return httpx.get(self.url + "/api/snapshot" + (f"?day={day}" if day else ""), timeout=10).json()
+    def snapshot(self, day: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(self.url + "/api/snapshot" + (f"?day={day}" if day else ""),
+                                         timeout=10).json()
+        return body
 
     def wait_drained(self, ends: dict[int, int], timeout: float, day: str | None = None) -> float:
         """Seconds until the app's view includes every record below `ends`."""

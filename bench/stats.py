@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 # (receive time ms, {input partition: offset everything below which the update includes})
@@ -35,7 +35,7 @@ class Summary:
                        percentile(ordered, 0.99), ordered[-1] if ordered else math.nan)
 
 
-def inclusion_latencies(created: dict[int, Sequence[tuple[int, float]]], updates: Sequence[Update]
+def inclusion_latencies(created: Mapping[int, Sequence[tuple[int, float]]], updates: Sequence[Update]
                         ) -> tuple[list[float], int]:
     """For each order — `created[partition]` is (offset, creation ms) ascending by offset — the time from
     its creation to the first update, in receive order, whose offset for its partition is past it.

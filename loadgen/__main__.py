@@ -23,7 +23,7 @@ from loadgen.stop import Stop
 from loadgen.traffic import Traffic
 from loadgen.truth import Truth
 from stream import config
-from stream.kafka import ensure_topics
+from stream.kafka.admin import ensure_topics
 
 
 class _Parser(argparse.ArgumentParser):
@@ -178,17 +178,18 @@ def main(argv: list[str] | None = None) -> int:
             traffic.finish()
             made = traffic.made
     except Abandoned as exc:
-        for value in exc.unsent if truth is not None else ():
-            truth.failed(value)  # tallied when made, never sent
+        if truth is not None:
+            for value in exc.unsent:
+                truth.failed(value)  # tallied when made, never sent
     return _finish(sender, traffic, made, progress, stop, truth, truth_path)
 
 
 def _has_records_from(settings: config.Settings, start_ms: int) -> bool:
-    from stream import dayfeed, daylog
+    from stream.kafka import timeindex
 
-    probe = dayfeed.consumer(settings, "backfill")
+    probe = timeindex.probe(settings, "backfill")
     try:
-        return bool(daylog.spans(probe, settings.orders_topic, start_ms))
+        return bool(timeindex.spans(probe, settings.orders_topic, start_ms))
     finally:
         probe.close()
 

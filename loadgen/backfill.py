@@ -9,7 +9,7 @@ from collections.abc import Callable
 from loadgen.profiles import Profile
 from loadgen.stop import Stop
 from loadgen.traffic import Traffic
-from stream.windows import parse_day
+from stream.core.eventtime import parse_day
 
 BATCH = 2000
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from statistics import NormalDist
 from typing import NamedTuple
 
-from stream.money import CURRENCIES
+from stream.core.money import CURRENCIES
 
 # (country, weight, currency): big markets first; a buyer pays in the local currency.
 COUNTRIES: list[tuple[str, int, str]] = [
@@ -50,11 +50,11 @@ class Product(NamedTuple):
         exponent = CURRENCIES[currency].exponent
         minor = math.ceil(self.usd_cents * 10**exponent / (100 * _USD_RATE[currency]))
         if exponent == 2 and minor > 100:
-            return minor - minor % 100 + 99  # $12.99, not $12.37
+            return int(minor - minor % 100 + 99)  # $12.99, not $12.37
         if exponent == 0:
             step = 100 if minor > 10_000 else 10  # ¥1,280 and ₩15,900
-            return max(step, -(-minor // step) * step)
-        return max(1, minor)
+            return int(max(step, -(-minor // step) * step))
+        return int(max(1, minor))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import orjson
 
-from stream.orders import MAX_EVENT_BYTES
+from stream.core.order import MAX_EVENT_BYTES
 
 # kind of malformed message -> the `reason` stream.orders rejects it with
 KINDS: dict[str, str] = {

@@ -23,7 +23,7 @@ import orjson
 from loadgen.catalog import CHANNELS, COUNTRIES, CURRENCY_OF, Catalog, Merchant
 from loadgen.producer import Outgoing
 from loadgen.shares import apportion
-from stream.money import to_usd_cents
+from stream.core.money import to_usd_cents
 
 MIN_SLOTS = 1 << 14
 SLOTS_PER_MERCHANT = 8  # so a merchant's share is not mostly the one slot everyone gets

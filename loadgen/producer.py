@@ -11,18 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
-
 from stream.config import Settings
-from stream.kafka import client_config
+from stream.kafka import KafkaError, Message
+from stream.kafka.writer import Writer
 
 # value, key, Kafka timestamp (ms)
 Outgoing = tuple[bytes, bytes | None, int]
 
 PRODUCER_SETTINGS: dict[str, Any] = {
-    "enable.idempotence": True,  # retries never duplicate or reorder
-    "acks": "all",
-    "compression.type": "lz4",
     "partitioner": "murmur2_random",  # the Java client's and faust's partition for a key
     "linger.ms": 20,
     "batch.num.messages": 100_000,
@@ -54,10 +50,8 @@ class Sender:
         self._on_failed = on_failed
         self._stop_waiting = stop_waiting
         self._acked_at_error = 0
-        self._producer = Producer(client_config(settings, **{
-            **PRODUCER_SETTINGS, "on_delivery": self._delivery_failed, "error_cb": self._broker_trouble,
-            **overrides,
-        }))
+        self._writer = Writer(settings, on_delivery=self._delivery_failed, give_up=self._waiting, **{
+            **PRODUCER_SETTINGS, "error_cb": self._broker_trouble, **overrides})
 
     def _delivery_failed(self, error: KafkaError | None, message: Message) -> None:
         if error is None:  # only reached if overrides turn success reports back on
@@ -74,14 +68,14 @@ class Sender:
 
     @property
     def in_flight(self) -> int:
-        return len(self._producer)
+        return len(self._writer)
 
     @property
     def acked(self) -> int:
         return self.sent - self.failed - self.in_flight
 
     def send_all(self, messages: Iterable[Outgoing]) -> None:
-        produce, topic = self._producer.produce, self.topic
+        produce, topic = self._writer.produce, self.topic
         sent = size = 0
         pending = iter(messages)
         try:
@@ -89,38 +83,30 @@ class Sender:
                 try:
                     produce(topic, value, key, timestamp=timestamp)
                 except BufferError:  # local queue full (a slow or absent broker): wait for room, then retry
-                    if not self._wait_for_room(value, key, timestamp):
+                    if not self._writer.send(topic, value, key, timestamp=timestamp):
                         raise Abandoned([value, *(rest[0] for rest in pending)]) from None
                 sent += 1
                 size += len(value)
         finally:
             self.sent += sent
             self.bytes += size
-        self._producer.poll(0)
-
-    def _wait_for_room(self, value: bytes, key: bytes | None, timestamp: int) -> bool:
-        """False if told to give up first."""
-        while True:
-            self.poll(0.05)
-            if self._stop_waiting():
-                return False
-            try:
-                self._producer.produce(self.topic, value, key, timestamp=timestamp)
-                return True
-            except BufferError:
-                continue
+        self._writer.poll(0)
 
     def poll(self, timeout: float = 0) -> None:
-        self._producer.poll(timeout)
+        self._writer.poll(timeout)
+        self._waiting()
+
+    def _waiting(self) -> bool:
+        """Called while waiting for room: True to give up."""
         if self.broker_error and self.acked > self._acked_at_error:
             self.broker_error = None  # acknowledgements flow again
+        return self._stop_waiting()
 
     def abandon(self) -> None:
         """Give up on what is still unacknowledged: each gets a failure report (it may or may not be in
         the log, so it is not counted as acknowledged)."""
-        self._producer.purge()
-        self._producer.flush(5)
+        self._writer.purge()
 
     def flush(self, timeout: float) -> int:
         """Wait up to `timeout` s for outstanding deliveries; returns how many are still unresolved."""
-        return int(self._producer.flush(timeout))
+        return self._writer.flush(timeout)

@@ -33,7 +33,7 @@ class Traffic:
         self.late = 0
         self.malformed = 0
         # duplicates waiting for the stream's time to reach theirs: (due ms, order, value, key, occurred_at)
-        self._pending: list[tuple[int, int, bytes, bytes, int]] = []
+        self._pending: list[tuple[int, int, bytes, bytes | None, int]] = []
 
     def emit(self, times: list[int]) -> None:
         """One event for each occurred_at in `times`, plus whatever faults go with them."""
@@ -62,7 +62,7 @@ class Traffic:
                     truth.add_late(event[0])
             after = faults.duplicate_after()
             if after:
-                heapq.heappush(pending, (at + after, made, *event))
+                heapq.heappush(pending, (at + after, made, event[0], event[1], event[2]))
             while pending and pending[0][0] <= at:
                 messages.append(self._duplicate())
             kind = faults.bad_kind()

@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from stream.orders import InvalidOrder, Order, parse_order
-from stream.windows import day_of, minute_start
+from stream.core.eventtime import day_of, minute_start
+from stream.core.order import InvalidOrder, Order, parse_order
 
 
 class Truth:

@@ -55,7 +55,7 @@ def main() -> int:
     past_orders = os.environ.get("DEMO_REPLAY_ORDERS", "200000")
     VAR.mkdir(parents=True, exist_ok=True)
     broker = Broker(VAR / "kafka", port=kafka_port)
-    children: list[subprocess.Popen[bytes]] = []
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
 
     def _on_signal(*_: object) -> None:
@@ -82,10 +82,10 @@ def main() -> int:
             else:
                 print(f"warning: backfilling {past_day} failed; see {VAR / 'backfill.log'}",
                       file=sys.stderr)
-        children.append(_spawn("stream", ["-m", "stream"], env))
-        children.append(_spawn("app", ["-m", "app", "--port", str(app_port)], env))
-        children.append(_spawn("loadgen", ["-m", "loadgen", "run", "--rate", rate, "--seed",
-                                           str(int(time.time()))], env))
+        children.append(("stream", _spawn("stream", ["-m", "stream"], env)))
+        children.append(("app", _spawn("app", ["-m", "app", "--port", str(app_port)], env)))
+        children.append(("loadgen", _spawn("loadgen", ["-m", "loadgen", "run", "--rate", rate, "--seed",
+                                                       str(int(time.time()))], env)))
         url = f"http://127.0.0.1:{app_port}"
         if not _wait_http(f"{url}/healthz", 60):
             print(f"error: the app did not come up; see {VAR / 'app.log'}", file=sys.stderr)
@@ -93,9 +93,9 @@ def main() -> int:
         print(f"\n  salesdash is live: {url}\n  ({rate} orders/s; {past_day} can be replayed from the page; "
               "Ctrl-C stops everything)\n", flush=True)
         while not stopping:
-            for child in children:
+            for name, child in children:
                 if child.poll() is not None:
-                    print(f"error: {child.args[2]} exited with {child.returncode}; see {VAR}",
+                    print(f"error: {name} exited with {child.returncode}; see {VAR / (name + '.log')}",
                           file=sys.stderr)
                     return 1
             time.sleep(0.5)
@@ -105,7 +105,7 @@ def main() -> int:
         return 1
     finally:
         print("stopping ...", flush=True)
-        for child in reversed(children):  # load first, Kafka last
+        for _, child in reversed(children):  # load first, Kafka last
             _stop(child)
         broker.stop()
         print("stopped.", flush=True)

@@ -1,9 +1,12 @@
-"""Settings shared by every salesdash process, read from environment variables (defaults in README)."""
+"""Settings shared by every salesdash process, read from environment variables (defaults in README): the
+one place configuration is read."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from stream.core.rules import Rules
 
 
 def _env(name: str, default: str) -> str:
@@ -21,22 +24,12 @@ def _int(name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
-class Rules:
-    """Event-time policy (README: "Event time and lateness")."""
-
-    dedupe_horizon_ms: int = 900_000  # an event_id is remembered this far behind the watermark
-    grace_ms: int = 5_000  # a minute is final once the watermark is this far past its end
-    allowed_lateness_ms: int = 3_600_000  # a day takes events until the watermark is this far past it
-    seconds_horizon_ms: int = 900_000  # per-second figures are kept this far behind the watermark
-
-
-@dataclass(frozen=True)
 class Settings:
     bootstrap: str
     security_protocol: str
     sasl_mechanism: str
     sasl_username: str
-    sasl_password: str
+    sasl_password: str = field(repr=False)  # never in a log line or a traceback
     ssl_ca_location: str
     replication_factor: int
     orders_topic: str

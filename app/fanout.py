@@ -1,0 +1,140 @@
+"""Fan-out to websocket viewers: each update is encoded once and offered to every viewer of that day.
+
+A viewer holds at most one pending message. If a new update arrives before the last one went out, the
+viewer is marked for a resync and gets one fresh snapshot instead: memory per viewer stays bounded and a
+slow viewer never holds up the others. Snapshots are encoded once per day per push tick and shared too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from stream.core.salesview import SalesView
+
+Frame = str | bytes  # an encoded websocket message
+
+
+class Signal:
+    """asyncio.Event's set/clear/wait for one waiter, without the Event's deque: ~0.7 KB less a viewer."""
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+class Viewer:
+    def __init__(self, day: str) -> None:
+        self.day = day
+        self.pending: Frame | None = None
+        self.resync = True  # the first thing a viewer gets is a snapshot
+        self.wake = Signal()
+        self.wake.set()
+        self.sending_since: float | None = None  # monotonic time the current send began; None when idle
+        self.drop: Callable[[], None] = lambda: None  # set by whoever owns the connection
+
+    def offer(self, message: Frame) -> None:
+        if self.resync or self.pending is not None:
+            self.pending = None
+            self.resync = True
+        else:
+            self.pending = message
+        self.wake.set()
+
+    def ask_resync(self) -> None:
+        self.pending = None
+        self.resync = True
+        self.wake.set()
+
+    def next_message(self, snapshot: Callable[[str], Frame]) -> Frame | None:
+        self.wake.clear()
+        if self.resync:
+            self.resync = False
+            self.pending = None
+            return snapshot(self.day)
+        message, self.pending = self.pending, None
+        return message
+
+
+def encode(kind: str, body: dict[str, Any]) -> str:
+    # sent_ms: the server's clock when the message was made, so a client can measure its push lag.
+    return orjson.dumps({"type": kind, "sent_ms": int(time.time() * 1000), **body}).decode()
+
+
+class Hub:
+    def __init__(self, view: SalesView) -> None:
+        self.view = view
+        self.viewers: set[Viewer] = set()
+        self.pushed = 0  # messages written to viewers' sockets
+        self.stalled = 0  # viewers dropped because they stopped taking messages
+        self.connected = 0  # viewers ever accepted
+        self._snapshots: dict[str, str] = {}
+
+    def snapshot_message(self, day: str) -> str:
+        message = self._snapshots.get(day)
+        if message is None:
+            message = self._snapshots[day] = encode("snapshot", self.view.snapshot(day))
+        return message
+
+    def publish(self) -> int:
+        """Offer every changed day's delta to its viewers; returns how many viewers were offered one."""
+        # Snapshots live one tick at most: a newcomer never starts from state older than the last delta.
+        self._snapshots.clear()
+        offered = 0
+        for day, changes in self.view.take_changes().items():
+            watchers = [v for v in self.viewers if v.day == day]
+            if not watchers:
+                continue
+            message = encode("delta", self.view.snapshot(day, changes))
+            for viewer in watchers:
+                viewer.offer(message)
+            offered += len(watchers)
+        return offered
+
+    def drop_stalled(self, timeout_s: float) -> int:
+        """Disconnect every viewer whose current send has waited longer than `timeout_s`."""
+        # One scan a tick instead of a timer on every send: sends are 20,000 a second at 5,000 viewers.
+        now = time.monotonic()
+        stalled = [v for v in self.viewers
+                   if v.sending_since is not None and now - v.sending_since > timeout_s]
+        for viewer in stalled:
+            self.viewers.discard(viewer)
+            self.stalled += 1
+            viewer.drop()
+        return len(stalled)
+
+    async def run(self, hz: float, stall_timeout_s: float) -> None:
+        # A fixed rate: the time a publish takes is not added to the period (a busy tick is skipped, not
+        # made up for in a burst).
+        loop = asyncio.get_running_loop()
+        period = 1 / hz
+        due = loop.time() + period
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            self.publish()
+            self.drop_stalled(stall_timeout_s)
+            due = max(due + period, loop.time())

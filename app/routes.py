@@ -1,0 +1,326 @@
+"""The Starlette app: the page, /api/snapshot, /healthz, /metrics and the /ws live feed, over one Kafka
+consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import TypedDict
+
+import orjson
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app import metrics
+from app.access import origin_ok, token_ok
+from app.config import AppSettings
+from app.fanout import Hub, Viewer
+from app.feed import AggregatesFeed, Feed
+from app.replay_socket import watch
+from app.security import SecurityHeaders
+from app.server import ABORT_EXTENSION
+from app.sessions import Library, ReplayRefused
+from stream.core.clock import parse_speed
+from stream.core.eventtime import day_of, parse_day
+from stream.core.salesview import SalesView
+from stream.replay.session import valid_id
+
+log = logging.getLogger("salesdash.app")
+PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
+MAX_CLIENT_FRAME = 4096
+CATCH_UP_WAIT_S = 15.0
+CLOSE_WAIT_S = 1.0
+_closing: set[asyncio.Future[None]] = set()  # polite closes in flight, kept from the garbage collector
+
+
+class State(TypedDict):
+    view: SalesView
+    feed: Feed
+    hub: Hub
+    library: Library
+    settings: AppSettings
+
+
+def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
+    """The app's Kafka side: the aggregates feed folding into `view`, and the replay library."""
+    return AggregatesFeed(settings.kafka, view), Library(settings.kafka)
+
+
+def _today() -> str:
+    return day_of(int(time.time() * 1000))
+
+
+def _day(value: str | None) -> str:
+    day = value or _today()
+    parse_day(day)  # raises ValueError with a message fit for the client
+    return day
+
+
+def _authorized(connection: HTTPConnection) -> bool:
+    settings: AppSettings = connection.state.settings
+    return token_ok(connection, settings.token)
+
+
+def _unauthorized_json() -> Response:
+    return JSONResponse({"error": "an access token is required: ?token= or Authorization: Bearer"},
+                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def homepage(request: Request) -> Response:
+    if not _authorized(request):
+        return PlainTextResponse("This dashboard needs its access token: open it as /?token=...\n",
+                                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    settings: AppSettings = request.state.settings
+    return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def plotly_js(request: Request) -> Response:
+    return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+
+async def _caught_up(feed: Feed) -> bool:
+    # A restarted app answers with the whole day or not at all: never with a partial fold of the log.
+    try:
+        await asyncio.wait_for(feed.caught_up.wait(), CATCH_UP_WAIT_S)
+        return True
+    except TimeoutError:
+        return False
+
+
+async def snapshot(request: Request) -> Response:
+    if not _authorized(request):
+        return _unauthorized_json()
+    try:
+        day = _day(request.query_params.get("day"))
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    if not await _caught_up(request.state.feed):
+        return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
+                            status_code=503, headers={"Retry-After": "2"})
+    return Response(orjson.dumps(request.state.view.snapshot(day)), media_type="application/json")
+
+
+async def days(request: Request) -> Response:
+    """The UTC days the orders log holds, newest first, for the page's replay picker."""
+    if not _authorized(request):
+        return _unauthorized_json()
+    library: Library = request.state.library
+    found = await library.days()
+    return JSONResponse({"days": [{"day": d.name, "records": d.records} for d in reversed(found)]})
+
+
+async def start_replay(request: Request) -> Response:
+    """Prepare a replay session of {"day": "YYYY-MM-DD"}; the page then opens /ws?replay=<session>."""
+    if not _authorized(request):
+        return _unauthorized_json()
+    settings: AppSettings = request.state.settings
+    if not origin_ok(request, settings.allowed_origins):  # another site's page may not start work here
+        return JSONResponse({"error": "Origin not allowed"}, status_code=403)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("day"), str):
+        return JSONResponse({"error": 'send {"day": "YYYY-MM-DD"}'}, status_code=400)
+    try:
+        session = await request.state.library.prepare(body["day"])
+    except ReplayRefused as exc:
+        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+    return JSONResponse({"session": session, "day": body["day"]}, status_code=202)
+
+
+async def healthz(request: Request) -> Response:
+    feed: Feed = request.state.feed
+    as_of_ms = request.state.view.as_of_ms
+    body = {
+        "kafka": feed.reachable(),
+        "caught_up": feed.caught_up.is_set(),
+        "data_age_ms": int(time.time() * 1000) - as_of_ms if as_of_ms else None,
+        "consumer_lag": feed.lag,
+    }
+    return JSONResponse(body, status_code=200 if body["kafka"] and body["caught_up"] else 503)
+
+
+async def prometheus(request: Request) -> Response:
+    if not _authorized(request):
+        return _unauthorized_json()
+    return Response(metrics.render(request.state.hub, request.state.feed), media_type=metrics.CONTENT_TYPE)
+
+
+async def _refuse(websocket: WebSocket, status: int, reason: str) -> None:
+    """Refuse the handshake with an HTTP status the client can see (403 where the server cannot)."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(PlainTextResponse(reason + "\n", status_code=status))
+    else:
+        await websocket.close(code=1008, reason=reason)
+
+
+def _dropper(websocket: WebSocket, sender: asyncio.Task[None]) -> Callable[[], None]:
+    """How to disconnect this viewer once it stalls, without waiting for its send buffer to drain."""
+    abort = websocket.scope.get("extensions", {}).get(ABORT_EXTENSION)
+
+    async def close() -> None:  # servers without the abort extension get a polite, bounded close
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect, TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT_S):
+                await websocket.close(code=1008, reason="too slow")
+
+    def drop() -> None:
+        log.info("dropping a viewer that stopped taking messages")
+        sender.cancel()
+        if abort is not None:
+            abort["abort"]()
+        else:
+            _closing.add(task := asyncio.ensure_future(close()))
+            task.add_done_callback(_closing.discard)
+
+    return drop
+
+
+async def live(websocket: WebSocket) -> None:
+    hub: Hub = websocket.state.hub
+    settings: AppSettings = websocket.state.settings
+    if not origin_ok(websocket, settings.allowed_origins):
+        await _refuse(websocket, 403, "websocket Origin not allowed")
+        return
+    if not token_ok(websocket, settings.token):
+        await _refuse(websocket, 401, "an access token is required: ?token=")
+        return
+    session = websocket.query_params.get("replay")
+    if session is not None:
+        await _replay(websocket, session)
+        return
+    try:
+        day = _day(websocket.query_params.get("day"))
+    except ValueError:
+        await _refuse(websocket, 400, "day must be YYYY-MM-DD")
+        return
+    await websocket.accept()
+    if not await _caught_up(websocket.state.feed):
+        await websocket.close(code=1013, reason="still loading; try again")
+        return
+    viewer = Viewer(day)
+    hub.viewers.add(viewer)
+    hub.connected += 1
+    sender = asyncio.create_task(_send(websocket, viewer, hub))
+    viewer.drop = _dropper(websocket, sender)
+    try:
+        await _receive(websocket, viewer)
+    finally:
+        hub.viewers.discard(viewer)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await sender
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close()
+
+
+async def _replay(websocket: WebSocket, session: str) -> None:
+    try:
+        speed = parse_speed(websocket.query_params.get("speed") or "600")
+    except ValueError:
+        await _refuse(websocket, 400, "speed must be a number above 0 or max")
+        return
+    if not valid_id(session):
+        await _refuse(websocket, 400, "replay must be a session id")
+        return
+    at = websocket.query_params.get("at")
+    if at is not None and not at.isdigit():
+        await _refuse(websocket, 400, "at must be a time in ms since the epoch")
+        return
+    settings: AppSettings = websocket.state.settings
+    await websocket.accept()
+    await watch(websocket, websocket.state.library, session, speed, None if at is None else int(at),
+                settings.kafka.rules)
+
+
+async def _send(websocket: WebSocket, viewer: Viewer, hub: Hub) -> None:
+    while True:
+        await viewer.wake.wait()
+        message = viewer.next_message(hub.snapshot_message)
+        if message is None:
+            continue
+        # A send still waiting after VIEWER_STALL_TIMEOUT_S gets the viewer dropped (Hub.drop_stalled).
+        viewer.sending_since = time.monotonic()
+        await websocket.send_text(message if isinstance(message, str) else message.decode())
+        viewer.sending_since = None
+        hub.pushed += 1
+
+
+async def _receive(websocket: WebSocket, viewer: Viewer) -> None:
+    """Read client frames until the socket closes: a valid {"type": "resync"} asks for a fresh snapshot;
+    anything else is ignored; a frame over MAX_CLIENT_FRAME closes the socket."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        data = message.get("text") or message.get("bytes") or b""
+        if len(data) > MAX_CLIENT_FRAME:
+            await websocket.close(code=1009, reason="frame too large")
+            return
+        if isinstance(data, str) and _is_resync(data):
+            viewer.ask_resync()
+
+
+def _is_resync(text: str) -> bool:
+    try:
+        request = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(request, dict) and request.get("type") == "resync"
+
+
+def create_app(settings: AppSettings | None = None,
+               connect: Callable[[AppSettings, SalesView], tuple[Feed, Library]] = connect) -> ASGIApp:
+    """The ASGI app; `connect` builds its Kafka side (tests pass one that needs no broker)."""
+    settings = settings or AppSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        rules = settings.kafka.rules
+        view = SalesView(rules.seconds_horizon_ms, rules.grace_ms)
+        feed, library = connect(settings, view)
+        hub = Hub(view)
+        tasks = [asyncio.create_task(feed.run()),
+                 asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s))]
+        try:
+            yield {"view": view, "feed": feed, "hub": hub, "library": library, "settings": settings}
+        finally:
+            library.shutdown()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    routes = [
+        Route("/", homepage),
+        Route("/api/snapshot", snapshot),
+        Route("/api/days", days),
+        Route("/api/replays", start_replay, methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/metrics", prometheus),
+        Route("/vendor/plotly.min.js", plotly_js),
+        Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
+    ]
+    site = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        # The live feed skips the router and middleware stack (HTTP-only anyway) for as long as a viewer
+        # stays: ~5 KB less held per viewer, part of what fits 5,000 of them in 200 MB.
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            await live(WebSocket(scope, receive, send))
+        else:
+            await site(scope, receive, send)
+
+    return app

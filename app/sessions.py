@@ -1,0 +1,253 @@
+"""Replay sessions for the page: the days the log holds, preparing a day's session (`python -m stream
+replay --publish` in a child process, so counting never competes with the app's event loop), and loading
+a session's checkpoints into a Tape for players.
+
+The live view is not touched: a session is read from its own topic by a private consumer that never
+commits, and the child reads `orders` with a throwaway group id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from app.playback import Tape
+from stream.config import Settings
+from stream.core import eventtime
+from stream.kafka import timeindex
+from stream.kafka.reader import END, Reader
+from stream.kafka.timeindex import DayInLog
+from stream.replay.session import new_id, registry_topic
+
+log = logging.getLogger("salesdash.app")
+ROOT = Path(__file__).resolve().parent.parent
+DAYS_FRESH_S = 10.0  # the day list is looked up at most this often
+TAPES_KEPT = 2  # sessions held in memory at once (a busy day's session is ~200 bytes an order)
+OPEN_WAIT_S = 30.0  # how long a session id may stay unknown while its preparation starts
+GONE_WAIT_S = 10.0  # how long a session may still say "running" after its preparation exited
+
+
+class ReplayRefused(Exception):
+    """A replay cannot start; the message is one line for the page, the status an HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Preparation:
+    session: str
+    day: str
+    process: subprocess.Popen[bytes]
+    errors: Path
+
+    def failure(self) -> str | None:
+        """Why the child failed, once it has; None while it runs or after it succeeded."""
+        code = self.process.poll()
+        if code is None or code == 0:
+            return None
+        lines = [line for line in self.errors.read_text(errors="replace").splitlines() if line.strip()]
+        return lines[-1].removeprefix("error: ") if lines else f"the replay exited with {code}"
+
+
+class Loading:
+    """A session being read into its Tape by a thread of its own, until the registry says it is done."""
+
+    def __init__(self, settings: Settings, session: str, preparation: Preparation | None) -> None:
+        self.session = session
+        self.doc: dict[str, Any] | None = None  # the registry entry, once read
+        self.tape: Tape | None = None
+        self.failed: str | None = None
+        self.users = 0
+        self._settings = settings
+        self._preparation = preparation
+        self._gone_since: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"replay-{session}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        reader = Reader.open(self._settings, "app-replay", missing_is_empty=True)
+        try:
+            self._read(reader)
+        except Exception as exc:  # any Kafka failure ends this session's loading, not the app
+            log.error("loading replay session %s failed: %s", self.session, exc)
+            self.failed = f"reading the session failed: {exc}"
+        finally:
+            if self.tape is not None and self.failed:
+                self.tape.failed = self.failed
+            reader.close()
+
+    def _read(self, reader: Reader) -> None:
+        registry = registry_topic(self._settings)
+        reader.assign({(registry, 0): 0})
+        started = time.monotonic()
+        while not self._stop.is_set():
+            for message in reader.take(500, 0.2):
+                value = message.value()
+                if not value:
+                    continue
+                if message.topic() == registry:
+                    if message.key() == self.session.encode():
+                        self._registered(reader, orjson.loads(value))
+                elif self.tape is not None:
+                    self.tape.add(message.partition(), value)
+            # The registry's end, or no registry at all: either way every session in it is known.
+            registry_read = (registry, 0) in reader.reached_end
+            if self.doc is None:
+                failure = self._preparation.failure() if self._preparation else None
+                if failure or (registry_read and self._preparation is None):
+                    self.failed = failure or f"no replay session {self.session}"
+                    return
+                if time.monotonic() - started > OPEN_WAIT_S and self._preparation is None:
+                    self.failed = f"no replay session {self.session}"
+                    return
+                continue
+            state = self.doc.get("state")
+            if state == "running" and self._preparation is not None and self._gone(self._preparation):
+                self.failed = "the replay stopped before it finished"
+                return
+            if state == "failed":
+                self.failed = f"the replay failed: {self.doc.get('reason', 'unknown reason')}"
+                return
+            if state == "finished" and self.tape is not None:
+                wanted = {int(p): end for p, end in (self.doc.get("ends") or {}).items() if end is not None}
+                if all(self.tape.ends.get(p) == end for p, end in wanted.items()):
+                    self.tape.complete = True
+                    return
+
+    def _gone(self, preparation: Preparation) -> bool:
+        """The child has exited and had time to say so in the registry, yet the session still runs."""
+        if preparation.process.poll() is None:
+            self._gone_since = None
+            return False
+        if self._gone_since is None:
+            self._gone_since = time.monotonic()
+        return time.monotonic() - self._gone_since > GONE_WAIT_S
+
+    def _registered(self, reader: Reader, doc: dict[str, Any]) -> None:
+        first = self.doc is None
+        self.doc = doc
+        if first:
+            partitions = [int(p) for p in doc.get("read", range(int(doc["partitions"])))]
+            self.tape = Tape(partitions)
+            reader.assign({(doc["topic"], p): 0 for p in partitions})
+
+
+class Library:
+    """What the app knows of replays: the log's days, preparations it started, sessions it has loaded."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._days: tuple[float, list[DayInLog]] | None = None
+        self._preparations: dict[str, Preparation] = {}
+        self._loading: OrderedDict[str, Loading] = OrderedDict()
+        self._logs = Path(tempfile.mkdtemp(prefix="salesdash-replays-"))
+
+    async def days(self, fresh: bool = False) -> list[DayInLog]:
+        now = time.monotonic()
+        if self._days is None or fresh or now - self._days[0] > DAYS_FRESH_S:
+            self._days = (now, await asyncio.to_thread(self._look_up_days))
+        return self._days[1]
+
+    def _look_up_days(self) -> list[DayInLog]:
+        consumer = timeindex.probe(self.settings, "days")
+        try:
+            return timeindex.days_in_log(consumer, self.settings.orders_topic, int(time.time() * 1000))
+        except timeindex.DayLogError:
+            return []  # no orders topic yet: no days
+        finally:
+            consumer.close()
+
+    async def prepare(self, day: str) -> str:
+        """A session of `day`: one that holds the day for good, the one being prepared, or a new one."""
+        try:
+            wanted = eventtime.day(day, int(time.time() * 1000), self.settings.rules.allowed_lateness_ms)
+        except ValueError as exc:
+            raise ReplayRefused(f"day: {exc}", 400) from None
+        if not any(d.name == wanted.name for d in await self.days(fresh=True)):
+            raise ReplayRefused(str(timeindex.NoOrders(day, self.settings.orders_topic)), 404)
+        kept = await asyncio.to_thread(self._closed_session, day)
+        if kept is not None:
+            return kept
+        for preparation in self._preparations.values():
+            if preparation.process.poll() is None:
+                if preparation.day == day:
+                    return preparation.session
+                raise ReplayRefused(f"a replay of {preparation.day} is being prepared; try again when it "
+                                    "is ready", 429)
+        session = new_id(day)
+        errors = self._logs / f"{session}.log"
+        with errors.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stream", "replay", "--day", day, "--publish", "--session", session],
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink)
+        preparation = self._preparations[session] = Preparation(session, day, process, errors)
+        log.info("preparing replay session %s of %s (pid %s)", session, day, process.pid)
+        return session
+
+    def _closed_session(self, day: str) -> str | None:
+        """The newest finished session of `day` from this orders topic that closed the day in every
+        partition: no record can change that day any more, so it is as good as a new one."""
+        reader = Reader.open(self.settings, "app-registry", missing_is_empty=True)
+        try:
+            registry = registry_topic(self.settings)
+            topics = reader.topics()
+            if registry not in topics:
+                return None
+            docs: dict[str, dict[str, Any]] = {}
+            reader.assign({(registry, 0): 0}, {(registry, 0): END})
+            deadline = time.monotonic() + 10
+            while not reader.done and time.monotonic() < deadline:
+                for message in reader.take(500, 0.5):
+                    key, value = message.key(), message.value()
+                    if key and value:
+                        docs[key.decode()] = orjson.loads(value)
+            kept = [doc for doc in docs.values()
+                    if doc.get("day") == day and doc.get("state") == "finished" and doc.get("closed")
+                    and doc.get("source_topic") == self.settings.orders_topic and doc.get("topic") in topics]
+            return max(kept, key=lambda doc: doc.get("updated_ms", 0))["session"] if kept else None
+        finally:
+            reader.close()
+
+    def open(self, session: str) -> Loading:
+        """The session's loading, started if need be; release it with `close` when done watching."""
+        loading = self._loading.get(session)
+        if loading is None or (loading.failed and loading.doc is None):
+            preparation = self._preparations.get(session)
+            loading = self._loading[session] = Loading(self.settings, session, preparation)
+        self._loading.move_to_end(session)
+        loading.users += 1
+        self._evict()
+        return loading
+
+    def close(self, loading: Loading) -> None:
+        loading.users -= 1
+        self._evict()
+
+    def _evict(self) -> None:
+        idle = [s for s, loading in self._loading.items() if loading.users <= 0]
+        for session in idle[:max(0, len(self._loading) - TAPES_KEPT)]:
+            self._loading.pop(session).close()
+
+    def shutdown(self) -> None:
+        for loading in self._loading.values():
+            loading.close()
+        for preparation in self._preparations.values():
+            if preparation.process.poll() is None:
+                preparation.process.terminate()

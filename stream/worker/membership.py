@@ -1,0 +1,96 @@
+"""The worker's group membership, the one module that uses faust: faust runs the consumer group, and
+owning partition p of `<orders>.owners` means counting partition p of `orders`.
+
+`<orders>.owners` is an always-empty topic with as many partitions as `orders`. faust handles membership,
+assignment and rebalancing, and calls back here; the counting itself runs in
+`stream.worker.counter.OrdersConsumer`, because faust's per-message pipeline tops out near 12k events/s on
+this machine (see docs/exactness.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from stream.config import Settings
+from stream.worker.counter import OrdersConsumer
+
+log = logging.getLogger("salesdash.stream")
+
+
+def _credentials(settings: Settings) -> Any:
+    protocol = settings.security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=settings.ssl_ca_location or None)
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism or "PLAIN",
+            ssl_context=context if protocol == "SASL_SSL" else None,
+        )
+    return faust.SSLCredentials(context)
+
+
+def worker_app(settings: Settings) -> faust.App:
+    """A faust app whose only agent holds `<orders>.owners`, wired to one OrdersConsumer."""
+    app = faust.App(
+        settings.stream_group,
+        broker=[f"kafka://{host.strip()}" for host in settings.bootstrap.split(",")],
+        broker_credentials=_credentials(settings),
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.orders_partitions,
+        web_enabled=False,
+        datadir=os.environ.get("FAUST_DATADIR") or Path(__file__).resolve().parents[2] / "var" / "faust",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1, settings.session_timeout_s // 4),
+    )
+    owners = app.topic(settings.owners_topic, key_type=bytes, value_type=bytes,
+                       partitions=settings.orders_partitions)
+    counter = OrdersConsumer(settings)
+
+    def ours(tps: Any) -> set[int]:
+        return {tp.partition for tp in tps if tp.topic == settings.owners_topic}
+
+    @app.agent(owners)
+    async def hold(stream: faust.StreamT[bytes]) -> None:
+        # Nothing is ever written to the owners topic: subscribing is what gives this worker partitions.
+        async for _ in stream:
+            pass
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types receivers as taking signal=
+    async def _pause(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        # faust waits for this: the batch in flight is published before anyone else may take over.
+        await asyncio.wrap_future(counter.pause(ours(revoked)))
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _own(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        counter.own(ours(assigned))  # recovery can take a while; the group must not wait for it
+
+    last = [0, time.monotonic()]
+
+    @app.timer(interval=10.0)  # type: ignore[untyped-decorator]
+    async def _report() -> None:
+        if counter.failed is not None:
+            log.critical("orders consumer died: %r; stopping the worker", counter.failed)
+            await app.crash(counter.failed)
+            return
+        now = time.monotonic()
+        if now > last[1]:
+            log.info("counted %d events (%.0f/s) from partitions %s", counter.counted,
+                     (counter.counted - last[0]) / (now - last[1]), sorted(counter.reading))
+        last[:] = [counter.counted, now]
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def _stop(sender: Any, **kwargs: Any) -> None:
+        await asyncio.to_thread(counter.stop)
+
+    return app

@@ -1,0 +1,119 @@
+from typing import Any
+
+import orjson
+import pytest
+
+from stream.core.order import MAX_EVENT_BYTES, InvalidOrder, parse_order
+from tests.support.orders import NOON, order_event
+
+NOW = NOON + 3_600_000
+
+
+def parse(event: Any) -> Any:
+    return parse_order(orjson.dumps(event), NOW)
+
+
+def test_a_valid_order_is_parsed_with_its_usd_value() -> None:
+    order = parse(order_event(currency="EUR", total_minor=1000, merchant_name='<img src=x onerror=alert(1)>'))
+    assert order.usd_cents == 1080
+    assert order.merchant_name == "<img src=x onerror=alert(1)>"
+    assert order.lines[0].qty == 1
+    assert not order.is_refund
+
+
+def test_a_refund_is_recognised() -> None:
+    assert parse(order_event(type="order_refunded")).is_refund
+
+
+def _without(field: str) -> dict[str, Any]:
+    event = order_event()
+    del event[field]
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (_without("total_minor"), "missing_field"),
+        (_without("event_id"), "missing_field"),
+        (order_event(total_minor="25.00"), "wrong_type"),  # money as a string
+        (order_event(total_minor=25.0), "wrong_type"),  # money as a float
+        (order_event(total_minor=True), "wrong_type"),  # a bool is not a price
+        (order_event(total_minor=0), "bad_value"),
+        (order_event(total_minor=-100), "bad_value"),
+        (order_event(total_minor=10**12), "absurd_amount"),  # $10bn in one order
+        (order_event(currency="XYZ"), "unknown_currency"),
+        (order_event(currency=840), "wrong_type"),
+        (order_event(occurred_at=NOON // 1000), "too_old"),  # seconds sent for ms
+        (order_event(occurred_at=NOW + 2 * 86_400_000), "future_time"),
+        (order_event(occurred_at=str(NOON)), "wrong_type"),
+        (order_event(type="order_cancelled"), "bad_value"),
+        (order_event(channel="fax"), "bad_value"),
+        (order_event(country="usa"), "bad_value"),
+        (order_event(country="us"), "bad_value"),  # two characters, but not upper-case letters
+        (order_event(country="U1"), "bad_value"),
+        (order_event(country="ÜS"), "bad_value"),
+        (order_event(country=1), "wrong_type"),
+        (order_event(event_id=""), "bad_value"),
+        (order_event(merchant_id=17), "wrong_type"),
+        (order_event(lines={}), "wrong_type"),
+        (order_event(lines=[{"sku": "a", "title": "b", "qty": 0, "price_minor": 1}]), "bad_value"),
+        (order_event(lines=[{"sku": "a", "title": "b", "qty": 1}]), "missing_field"),
+        ([order_event()], "not_object"),
+    ],
+)
+def test_invalid_events_are_rejected_with_a_reason(event: Any, reason: str) -> None:
+    with pytest.raises(InvalidOrder) as caught:
+        parse(event)
+    assert caught.value.reason == reason
+    assert caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe\x00garbage", "not_utf8"),
+        (b'{"event_id": "\xc3\x28"}', "not_utf8"),
+        (b"x" * (MAX_EVENT_BYTES + 1), "oversize"),
+        (None, "invalid_json"),
+        (b"", "invalid_json"),
+    ],
+)
+def test_undecodable_messages_are_rejected_with_a_reason(raw: bytes | None, reason: str) -> None:
+    with pytest.raises(InvalidOrder) as caught:
+        parse_order(raw, NOW)
+    assert caught.value.reason == reason
+
+
+def test_no_mutation_of_a_valid_event_escapes_as_anything_but_a_rejection() -> None:
+    import random
+
+    rng = random.Random(5)
+    raw = bytearray(orjson.dumps(order_event(currency="JPY", total_minor=1200)))
+    accepted = rejected = 0
+    for _ in range(20_000):
+        mutant = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            position = rng.randrange(len(mutant))
+            choice = rng.random()
+            if choice < 0.4:
+                mutant[position] = rng.randrange(256)
+            elif choice < 0.7:
+                del mutant[position]
+            else:
+                mutant.insert(position, rng.choice(b'{}[]",:0123456789-e.\\ntfu\xc3\xff'))
+        try:
+            parse_order(bytes(mutant), NOW)
+            accepted += 1
+        except InvalidOrder:
+            rejected += 1
+    assert rejected > 10_000 and accepted > 0  # both paths were exercised; nothing else was raised
+
+
+def test_huge_numbers_are_rejected_not_raised() -> None:
+    for field in ("occurred_at", "total_minor"):
+        raw = orjson.dumps(order_event()).replace(
+            b'"%s":' % field.encode(), b'"%s":1%s,"x":' % (field.encode(), b"0" * 40))
+        with pytest.raises(InvalidOrder):
+            parse_order(raw, NOW)

@@ -1,0 +1,83 @@
+"""The app's view: checkpoints from many partitions folded into one day, with changes tracked for pushes."""
+
+import orjson
+
+from stream.core.checkpoint import PartitionLedger
+from stream.core.partition import PartitionState
+from stream.core.rules import Rules
+from stream.core.salesview import SalesView
+from tests.support.orders import NOON, order_event
+
+NOW = NOON + 60_000
+
+
+def checkpoints(partition: int, *events: dict, rules: Rules | None = None) -> list[bytes]:
+    state = PartitionState(PartitionLedger(partition), rules or Rules())
+    out = []
+    for offset, event in enumerate(events):
+        state.apply(offset, orjson.dumps(event), NOW)
+        record = state.checkpoint(NOW)
+        assert record is not None
+        out.append(record.encode())
+    return out
+
+
+def test_partitions_add_up_and_newer_checkpoints_replace_older_ones() -> None:
+    view = SalesView()
+    p0 = checkpoints(0, order_event(total_minor=1000), order_event(total_minor=500))
+    p1 = checkpoints(1, order_event(total_minor=250, type="order_refunded"))
+    for record in (*p0, *p1):
+        assert view.apply(record)
+    snapshot = view.snapshot("2026-11-27")
+    assert snapshot["totals"] == {"orders": 2, "gross_cents": 1500, "refunds_cents": 250, "net_cents": 1250,
+                                  "aov_cents": 750, "unique_customers": 1}
+    assert snapshot["minutes"] == [{"start_ms": NOON, "orders": 2, "gross_cents": 1500, "refunds_cents": 250,
+                                    "final": False}]
+
+
+def test_a_checkpoint_seen_twice_does_not_double_the_day() -> None:
+    view = SalesView()
+    (record,) = checkpoints(0, order_event(total_minor=1000))
+    assert view.apply(record)
+    assert not view.apply(record)
+    assert view.snapshot("2026-11-27")["totals"]["gross_cents"] == 1000
+
+
+def test_other_days_stay_out_of_a_day() -> None:
+    view = SalesView()
+    two_days = Rules(allowed_lateness_ms=2 * 86_400_000)
+    yesterday = order_event(total_minor=900, occurred_at=NOON - 86_400_000)
+    for record in checkpoints(0, order_event(total_minor=100), yesterday, rules=two_days):
+        view.apply(record)
+    assert view.snapshot("2026-11-27")["totals"]["gross_cents"] == 100
+    assert view.snapshot("2026-11-26")["totals"]["gross_cents"] == 900
+    assert view.snapshot("2026-11-25")["minutes"] == []
+
+
+def test_changes_are_reported_once_by_day() -> None:
+    view = SalesView()
+    for record in checkpoints(0, order_event(), order_event(occurred_at=NOON + 61_000)):
+        view.apply(record)
+    changes = view.take_changes()
+    assert list(changes) == ["2026-11-27"]
+    assert changes["2026-11-27"].minutes == {NOON, NOON + 60_000}
+    assert view.take_changes() == {}
+
+
+def test_a_minute_that_becomes_final_without_new_sales_is_pushed_again() -> None:
+    view = SalesView(grace_ms=5_000)
+    state = PartitionState(PartitionLedger(0), Rules(grace_ms=5_000))
+    state.apply(0, orjson.dumps(order_event(occurred_at=NOON + 1_000)), NOW)
+    first = state.checkpoint(NOW)
+    state.apply(1, orjson.dumps(order_event(occurred_at=NOON + 66_000)), NOW)  # watermark past NOON's grace
+    second = state.checkpoint(NOW)
+    assert first is not None and second is not None
+    view.apply(first.encode())
+    view.take_changes()
+    assert view.snapshot("2026-11-27")["minutes"][0]["final"] is False
+    view.apply(second.encode())
+    changes = view.take_changes()["2026-11-27"]
+    assert NOON in changes.minutes  # unchanged figures, but now final: the page must hear of it
+    delta = view.snapshot("2026-11-27", changes)
+    assert [m["final"] for m in delta["minutes"] if m["start_ms"] == NOON] == [True]
+    assert NOON not in view.take_changes().get("2026-11-27", type(changes)()).minutes

@@ -1,0 +1,100 @@
+"""The web app in-process, without a broker: a fake feed folds checkpoints made by the real core into the
+app's view, and a fake replay library answers as told. Routes then run under Starlette's TestClient."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.testclient import TestClient
+
+from app.config import AppSettings
+from app.routes import create_app
+from app.sessions import Library, ReplayRefused
+from stream import config
+from stream.core.checkpoint import PartitionLedger
+from stream.core.partition import PartitionState
+from stream.core.rules import Rules
+from stream.core.salesview import SalesView
+from stream.kafka.timeindex import DayInLog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def checkpoints(events: list[dict[str, Any]], now_ms: int, partition: int = 0) -> list[bytes]:
+    """The checkpoint records the worker would publish for `events` (one batch)."""
+    state = PartitionState(PartitionLedger(partition), Rules())
+    for offset, event in enumerate(events):
+        state.apply(offset, orjson.dumps(event), now_ms)
+    record = state.checkpoint(now_ms)
+    return [] if record is None else [record.encode()]
+
+
+@dataclass
+class FakeFeed:
+    """Folds the given records once the app starts; then `caught_up` and `reachable` say what it is told."""
+
+    view: SalesView
+    records: list[bytes]
+    up: bool = True
+    loaded: bool = True
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    lag: int = 0
+
+    def reachable(self) -> bool:
+        return self.up
+
+    async def run(self) -> None:
+        for raw in self.records:
+            self.view.apply(raw)
+        if self.loaded:
+            self.caught_up.set()
+        await asyncio.Event().wait()  # a feed runs for the life of the app
+
+
+class FakeLibrary(Library):
+    """The replay library with its Kafka lookups answered from memory."""
+
+    def __init__(self, settings: config.Settings, days: list[str], refusal: ReplayRefused | None) -> None:
+        super().__init__(settings)
+        self.known = days
+        self.refusal = refusal
+        self.prepared: list[str] = []
+
+    async def days(self, fresh: bool = False) -> list[DayInLog]:
+        return [DayInLog(day, 10) for day in sorted(self.known)]
+
+    async def prepare(self, day: str) -> str:
+        if self.refusal is not None:
+            raise self.refusal
+        self.prepared.append(day)
+        return f"{day}-0000beef"
+
+
+@dataclass
+class Running:
+    client: TestClient
+    feed: FakeFeed
+    library: FakeLibrary
+
+
+@contextmanager
+def app(records: list[bytes] | None = None, *, up: bool = True, loaded: bool = True, token: str | None = None,
+        origins: tuple[str, ...] = (), days: list[str] | None = None,
+        refusal: ReplayRefused | None = None) -> Iterator[Running]:
+    settings = AppSettings(kafka=replace(config.load(), bootstrap="127.0.0.1:9"), static_dir=ROOT / "static",
+                           push_hz=20, stall_timeout_s=10, allowed_origins=origins, token=token)
+    made: dict[str, Any] = {}
+
+    def connect(settings: AppSettings, view: SalesView) -> tuple[FakeFeed, FakeLibrary]:
+        made["feed"] = FakeFeed(view, records or [], up=up, loaded=loaded)
+        made["library"] = FakeLibrary(settings.kafka, days or [], refusal)
+        return made["feed"], made["library"]
+
+    with TestClient(create_app(settings, connect), base_url="http://127.0.0.1:8000") as client:
+        yield Running(client, made["feed"], made["library"])
