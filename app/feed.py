@@ -1,4 +1,10 @@
-"""The app's one aggregates consumer: reads every checkpoint from the beginning, then follows the topic."""
+"""The app's one aggregates consumer: starts every partition from its newest snapshot, folds the checkpoints
+after it, then follows the topic; and keeps a truthful answer to "is Kafka there?".
+
+A record that is not a checkpoint is skipped and counted, never a reason to stop or to start over. A gap
+in a partition's chain (records deleted by retention before the app read them, or a checkpoint that could
+not be read) starts that partition again from its newest snapshot.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,17 @@ import time
 from typing import Protocol
 
 from stream.config import Settings
+from stream.core.checkpoint import Checkpoint, Unreadable
 from stream.core.salesview import SalesView
 from stream.kafka.reader import BEGINNING, Consumed, Reader
+from stream.store import read_snapshots
 
 log = logging.getLogger("salesdash.app")
-REACHABLE_WITHIN_MS = 10_000
-POLL_S = 0.05  # the longest a poll waits, so the loop notices shutdown and keeps `reachable` fresh
+PROBE_EVERY_S = 3.0  # how often the broker is asked for metadata: the health answer is this fresh
+REACHABLE_WITHIN_MS = 10_000  # no answer for this long and Kafka counts as gone
+POLL_S = 0.05  # the longest a poll waits, so the loop notices shutdown
 BATCH = 2000
+RELOAD_EVERY_S = 10.0  # a partition with a gap asks for a newer snapshot at most this often
 
 
 class Feed(Protocol):
@@ -22,6 +32,7 @@ class Feed(Protocol):
 
     caught_up: asyncio.Event
     lag: int
+    unreadable: int
 
     def reachable(self) -> bool: ...
     async def run(self) -> None: ...
@@ -31,56 +42,123 @@ class AggregatesFeed:
     def __init__(self, settings: Settings, view: SalesView) -> None:
         self.settings = settings
         self.view = view
-        self.caught_up = asyncio.Event()  # the whole log, as of start-up, is folded in
-        self.kafka_ok = False
-        self.last_poll_ms = 0
+        self.caught_up = asyncio.Event()  # every partition, as of start-up, is folded in
         self.lag = 0  # records on the broker not read yet, over all partitions
+        self.unreadable = 0  # records of the aggregates and snapshot topics that could not be read
+        self._answered_ms = 0  # when the broker last answered a metadata request
         self._next: dict[int, int] = {}  # partition -> next offset to read
+        self._gaps: dict[int, float] = {}  # partition -> when it last asked for a newer snapshot
+        self._started = False
         # Private reader: every app process folds the whole topic; it never commits offsets.
         self._reader = Reader.open(settings, "app", prefetch="small")
 
     async def run(self) -> None:
-        """Follow the topic for the life of the app; a Kafka error is logged and the read resumes."""
+        """Follow the topic for the life of the app; a Kafka error is logged and the read resumes where
+        it was."""
+        probe = asyncio.create_task(self._probe())
         try:
             while True:
                 try:
                     await self._follow()
                 except Exception as exc:  # KafkaException and friends: the app must outlive them
-                    self.kafka_ok = False
                     log.error("aggregates consumer failed, retrying in 1s: %s", exc)
                     await asyncio.sleep(1.0)
         finally:
+            probe.cancel()
             await asyncio.to_thread(self._reader.close)
 
+    def reachable(self) -> bool:
+        return int(time.time() * 1000) - self._answered_ms < REACHABLE_WITHIN_MS
+
+    async def _probe(self) -> None:
+        # Polling returns nothing while the broker is down, exactly as while nothing is written: only
+        # an answered request says the broker is there.
+        while True:
+            try:
+                await asyncio.to_thread(self._reader.topics, PROBE_EVERY_S)
+                self._answered_ms = int(time.time() * 1000)
+            except Exception as exc:
+                log.warning("Kafka at %s does not answer: %s", self.settings.bootstrap, exc)
+            await asyncio.sleep(PROBE_EVERY_S)
+
     async def _follow(self) -> None:
-        await self._assign()
-        ends = await asyncio.to_thread(self._high_watermarks)
+        if not self._started:
+            await self._start()
         while True:
             messages = await asyncio.to_thread(self._take)
-            self.last_poll_ms = int(time.time() * 1000)
-            self.kafka_ok = True
             for message in messages:
-                self._next[message.partition()] = message.offset() + 1
-                value = message.value()
-                if value is not None:
-                    try:
-                        self.view.apply(value)
-                    except (ValueError, KeyError, TypeError) as exc:
-                        log.error("skipping unreadable checkpoint at %s/%s: %s",
-                                  message.partition(), message.offset(), exc)
-                end = ends.get(message.partition())
-                if end is not None and message.offset() + 1 >= end:
-                    del ends[message.partition()]
+                self._fold(message)
+            for partition in list(self._gaps):
+                await self._reload(partition)
+            if messages:
+                self.view.close_days()
             self.lag = self._lag()
-            if not self.caught_up.is_set() and not ends:
+            if not self.caught_up.is_set() and self._reader.following <= self._reader.reached_end:
                 self.caught_up.set()
+
+    async def _start(self) -> None:
+        topic = self.settings.aggregates_topic
+        while True:
+            partitions = await asyncio.to_thread(self._reader.partitions, topic)
+            if partitions:
+                break
+            log.info("waiting for topic %s (start the worker: python -m stream)", topic)
+            await asyncio.sleep(1.0)
+        found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, partitions, False)
+        self.unreadable += unreadable
+        starts = {}
+        for partition in partitions:
+            snapshot = found.get(partition)
+            if snapshot is not None:
+                self.view.load(snapshot)
+            starts[(topic, partition)] = snapshot.state.aggregates_from if snapshot else BEGINNING
+        self.view.close_days()
+        self._reader.assign({key: start if start >= 0 else BEGINNING for key, start in starts.items()})
+        self._started = True
+        log.info("folding %s from %d snapshots", topic, len(found))
+
+    def _fold(self, message: Consumed) -> None:
+        partition = message.partition()
+        self._next[partition] = message.offset() + 1
+        try:
+            checkpoint = Checkpoint.decode(message.value())
+            accepted = self.view.accept(checkpoint)
+        except Unreadable as exc:
+            self.unreadable += 1
+            log.warning("skipping an unreadable record at %s/%s: %s", self.settings.aggregates_topic,
+                        partition, exc)
+            return
+        except Exception as exc:  # a last line of defence: a record that breaks folding is skipped
+            self.unreadable += 1
+            log.exception("skipping a record at %s/%s that could not be folded: %r",
+                          self.settings.aggregates_topic, partition, exc)
+            return
+        ledger = self.view.ledgers.get(partition)
+        if not accepted and ledger is not None and ledger.end is not None and checkpoint.start > ledger.end:
+            self._gaps.setdefault(partition, 0.0)  # records are missing: start again from a snapshot
+
+    async def _reload(self, partition: int) -> None:
+        if time.monotonic() - self._gaps[partition] < RELOAD_EVERY_S:
+            return
+        self._gaps[partition] = time.monotonic()
+        found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, [partition], False)
+        self.unreadable += unreadable
+        snapshot = found.get(partition)
+        ledger = self.view.ledgers.get(partition)
+        if snapshot is None or (ledger is not None and ledger.end is not None and
+                                snapshot.state.end <= ledger.end):
+            log.warning("partition %d: its checkpoint chain has a gap and no newer snapshot yet; waiting",
+                        partition)
+            return
+        self.view.load(snapshot)
+        self._reader.seek((self.settings.aggregates_topic, partition), max(0, snapshot.state.aggregates_from))
+        del self._gaps[partition]
+        log.info("partition %d started again from its snapshot at input offset %d", partition,
+                 snapshot.state.end)
 
     def _take(self) -> list[Consumed]:
         # Eager: a checkpoint is folded as soon as it arrives, not held for the rest of the poll.
         return self._reader.take(BATCH, POLL_S, eager=True)
-
-    def reachable(self) -> bool:
-        return self.kafka_ok and int(time.time() * 1000) - self.last_poll_ms < REACHABLE_WITHIN_MS
 
     def _lag(self) -> int:
         # Cached watermarks come with every fetch response: no request to the broker.
@@ -90,21 +168,3 @@ class AggregatesFeed:
             if high >= 0:
                 lag += max(0, high - self._next.get(key[1], max(low, 0)))
         return lag
-
-    async def _assign(self) -> None:
-        topic = self.settings.aggregates_topic
-        while not self._reader.following:  # once assigned, a retry carries on where it was
-            partitions = await asyncio.to_thread(self._reader.partitions, topic)
-            if partitions:
-                self._reader.assign({(topic, p): BEGINNING for p in partitions})
-                break
-            log.info("waiting for topic %s (start the worker: python -m stream)", topic)
-            await asyncio.sleep(1.0)
-
-    def _high_watermarks(self) -> dict[int, int]:
-        ends = {}
-        for key in self._reader.following:
-            low, high = self._reader.watermarks(key)
-            if high > low:
-                ends[key[1]] = high
-        return ends

@@ -7,6 +7,7 @@ import time
 
 from app.fanout import Hub
 from app.feed import Feed
+from stream.core.eventtime import day_of
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -14,6 +15,10 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 def _metric(name: str, kind: str, help_text: str, value: float | None) -> str:
     shown = "NaN" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
     return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {shown}\n"
+
+
+def _today() -> str:
+    return day_of(int(time.time() * 1000))
 
 
 def render(hub: Hub, feed: Feed) -> str:
@@ -34,4 +39,10 @@ def render(hub: Hub, feed: Feed) -> str:
                 int(feed.reachable())),
         _metric("salesdash_caught_up", "gauge", "1 once the aggregates log as of start-up is folded in.",
                 int(feed.caught_up.is_set())),
+        _metric("salesdash_unreadable_checkpoints_total", "counter",
+                "Records of the aggregates and snapshot topics that could not be read and were skipped.",
+                feed.unreadable),
+        _metric("salesdash_rerouted_today", "gauge",
+                "Today's valid orders found outside their merchant's partition, copied to it, counted there.",
+                hub.view.snapshot(_today())["rerouted"]),
     ])

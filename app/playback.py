@@ -9,13 +9,11 @@ included, so a played-out replay shows exactly the day's figures. Nothing here d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import orjson
-
+from stream.core.checkpoint import Checkpoint, merged
 from stream.core.clock import Clock
+from stream.core.rules import Rules
 from stream.core.salesview import SalesView
 
 
@@ -30,9 +28,9 @@ class Tape:
     failed: str | None = None  # why the session can never complete
 
     def add(self, partition: int, raw: bytes) -> None:
-        doc = orjson.loads(raw)  # the whole record, once: ~1 ms for a busy minute
-        self.records.setdefault(partition, []).append((int(doc["watermark"]), raw))
-        self.ends[partition] = int(doc["end"])
+        checkpoint = Checkpoint.decode(raw)  # the whole record, once: ~1 ms for a busy minute
+        self.records.setdefault(partition, []).append((checkpoint.watermark, raw))
+        self.ends[partition] = checkpoint.end
 
     def loaded_until(self, start_ms: int) -> int | None:
         """Event time up to which every partition is loaded; None once everything is."""
@@ -46,12 +44,12 @@ class Player:
     """One viewer's replay: its own clock and its own view, folded forward as the clock moves."""
 
     def __init__(self, tape: Tape, day: str, start_ms: int, end_ms: int, speed: float | None, wall_s: float,
-                 seconds_horizon_ms: int, grace_ms: int) -> None:
+                 rules: Rules) -> None:
         self.tape = tape
         self.day = day
         self.clock = Clock(start_ms, end_ms, speed, wall_s)
-        self._horizon, self._grace = seconds_horizon_ms, grace_ms
-        self.view = SalesView(seconds_horizon_ms, grace_ms)
+        self._rules = rules
+        self.view = SalesView(rules)
         self._next: dict[int, int] = {}  # partition -> index of its next checkpoint to fold
         self.shown_ms = start_ms  # the event time the view shows
 
@@ -63,7 +61,7 @@ class Player:
             target = min(target, loaded)  # never ahead of what is loaded: the figures would be short
         rewound = target < self.shown_ms
         if rewound:
-            self.view = SalesView(self._horizon, self._grace)
+            self.view = SalesView(self._rules)
             self._next = {}
         everything = target >= self.clock.end_ms and loaded is None
         for partition, records in list(self.tape.records.items()):
@@ -73,38 +71,8 @@ class Player:
                 index += 1
             if index > first:
                 # A jump (a seek, a fast speed) folds many checkpoints: as one, it costs one.
-                self.view.apply(merged([raw for _, raw in records[first:index]], self._horizon))
+                span = [raw for _, raw in records[first:index]]
+                self.view.apply(merged(span, self._rules.seconds_horizon_ms))
             self._next[partition] = index
         self.shown_ms = target
         return rewound
-
-
-def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
-    """One checkpoint that folds like `raws`, consecutive checkpoints of one partition, folded in order.
-
-    Minutes, seconds, merchants and products are absolute and carried when touched: the newest value of
-    each wins. Everything else (totals, breakdowns, the shopper sketch, offsets) is whole in every record:
-    the last one's stands. The chain runs from the first record's `start` to the last one's `end`.
-    Seconds older than the horizon before the last watermark are left out, as folding would drop them.
-    """
-    if len(raws) == 1:
-        return raws[0]
-    docs = [orjson.loads(raw) for raw in raws]
-    minutes: dict[str, Any] = {}
-    seconds: dict[str, Any] = {}
-    days: dict[str, dict[str, Any]] = {}
-    for doc in docs:
-        minutes.update(doc["minutes"])
-        seconds.update(doc["seconds"])
-        for name, day in doc["days"].items():
-            into = days.get(name)
-            if into is None:
-                days[name] = {**day, "merchants": dict(day["merchants"]), "products": dict(day["products"])}
-            else:
-                into["merchants"].update(day["merchants"])
-                into["products"].update(day["products"])
-                into.update({k: v for k, v in day.items() if k not in ("merchants", "products")})
-    oldest = docs[-1]["watermark"] - seconds_horizon_ms
-    recent = {s: t for s, t in seconds.items() if int(s) >= oldest}
-    return orjson.dumps({**docs[-1], "start": docs[0]["start"], "minutes": minutes, "seconds": recent,
-                         "days": days})

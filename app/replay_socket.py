@@ -94,8 +94,7 @@ async def _play(websocket: WebSocket, loading: Loading, speed: float | None, rul
             return
         if player is None and tape is not None and doc is not None:
             start, end = parse_day(doc["day"])
-            player = Player(tape, doc["day"], start, end, speed, time.monotonic(), rules.seconds_horizon_ms,
-                            rules.grace_ms)
+            player = Player(tape, doc["day"], start, end, speed, time.monotonic(), rules)
         if player is None:
             status = {"session": loading.session, "state": "loading", "speed": _speed_name(speed)}
             if status != last:

@@ -148,6 +148,7 @@ async def healthz(request: Request) -> Response:
         "caught_up": feed.caught_up.is_set(),
         "data_age_ms": int(time.time() * 1000) - as_of_ms if as_of_ms else None,
         "consumer_lag": feed.lag,
+        "unreadable_checkpoints": feed.unreadable,
     }
     return JSONResponse(body, status_code=200 if body["kafka"] and body["caught_up"] else 503)
 
@@ -288,7 +289,7 @@ def create_app(settings: AppSettings | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         rules = settings.kafka.rules
-        view = SalesView(rules.seconds_horizon_ms, rules.grace_ms)
+        view = SalesView(rules)
         feed, library = connect(settings, view)
         hub = Hub(view)
         tasks = [asyncio.create_task(feed.run()),

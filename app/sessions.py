@@ -28,6 +28,7 @@ from stream.core import eventtime
 from stream.kafka import timeindex
 from stream.kafka.reader import END, Reader
 from stream.kafka.timeindex import DayInLog
+from stream.replay.session import VERSION as SESSION_VERSION
 from stream.replay.session import new_id, registry_topic
 
 log = logging.getLogger("salesdash.app")
@@ -219,7 +220,8 @@ class Library:
                     if key and value:
                         docs[key.decode()] = orjson.loads(value)
             kept = [doc for doc in docs.values()
-                    if doc.get("day") == day and doc.get("state") == "finished" and doc.get("closed")
+                    if doc.get("v") == SESSION_VERSION and doc.get("day") == day
+                    and doc.get("state") == "finished" and doc.get("closed")
                     and doc.get("source_topic") == self.settings.orders_topic and doc.get("topic") in topics]
             return max(kept, key=lambda doc: doc.get("updated_ms", 0))["session"] if kept else None
         finally:

@@ -108,7 +108,7 @@ def _checkpoints(bootstrap: str, topic: str) -> tuple[list[Update], list[Update]
             if message.error() is not None or value is None or partition is None or offset is None:
                 continue
             record = orjson.loads(value)
-            covered = {record["partition"]: record["end"]}
+            covered = {record["p"]: record["end"]}
             taken.append((float(record["written_ms"]), covered))
             produced.append((float(message.timestamp()[1]), covered))
             if offset + 1 >= ends[partition]:

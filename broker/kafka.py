@@ -36,6 +36,11 @@ _SETTINGS = {
     "auto.create.topics.enable": "false",
     "log.retention.ms": "-1",
     "log.retention.bytes": "-1",
+    # Topics with their own retention (checkpoints, dead letters) and compaction (snapshots) act within
+    # seconds instead of minutes: cheap on a small broker, and what lets tests watch them work.
+    "log.retention.check.interval.ms": "1000",
+    "log.cleaner.backoff.ms": "1000",
+    "log.initial.task.delay.ms": "1000",
     "log.message.timestamp.before.max.ms": _NEVER,
     "log.message.timestamp.after.max.ms": _NEVER,
     "group.consumer.min.session.timeout.ms": "6000",

@@ -17,6 +17,9 @@ import orjson
 
 from stream.core.eventtime import day_of, minute_start
 from stream.core.order import InvalidOrder, Order, parse_order
+from stream.core.rules import Rules
+
+_SKEW = Rules().max_future_ms  # as the worker judges: what it would count
 
 
 class Truth:
@@ -47,7 +50,7 @@ class Truth:
         copies = self._copies.get(event_id, 1)
         self._copies[event_id] = copies + 1
         if copies == 0:  # every earlier copy failed: this one brings the event back
-            self._change(parse_order(value, int(time.time() * 1000)), +1)
+            self._change(parse_order(value, int(time.time() * 1000), _SKEW), +1)
 
     def add_rejected(self, reason: str) -> None:
         self.rejected[reason] += 1
@@ -55,7 +58,7 @@ class Truth:
     def failed(self, value: bytes | None) -> None:
         """Kafka refused this message for good: it is not in the log."""
         try:
-            order = parse_order(value, int(time.time() * 1000))
+            order = parse_order(value, int(time.time() * 1000), _SKEW)
         except InvalidOrder as exc:
             self.rejected[exc.reason] -= 1
             return

@@ -35,6 +35,8 @@ class Settings:
     orders_topic: str
     orders_partitions: int
     aggregates_topic: str
+    snapshots_topic: str
+    state_topic: str
     dlq_topic: str
     owners_topic: str
     stream_group: str
@@ -42,10 +44,17 @@ class Settings:
     batch_max: int
     batch_within_ms: int
     session_timeout_s: int
+    checkpoint_records: int  # a partition's checkpoint is due once this many records wait ...
+    checkpoint_ms: int  # ... or once the oldest of them has waited this long
+    snapshot_records: int  # a partition is snapshotted once this many records passed since the last ...
+    snapshot_every_s: int  # ... or this long, whichever comes first
+    aggregates_retention_ms: int  # how long checkpoints are kept (snapshots make older ones unneeded)
+    dlq_retention_ms: int
 
 
 def load() -> Settings:
     orders_topic = _env("ORDERS_TOPIC", "orders")
+    aggregates = _env("AGGREGATES_TOPIC", "orders.aggregates")
     return Settings(
         bootstrap=_env("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         security_protocol=_env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
@@ -56,7 +65,9 @@ def load() -> Settings:
         replication_factor=_int("KAFKA_REPLICATION_FACTOR", 1),
         orders_topic=orders_topic,
         orders_partitions=_int("ORDERS_PARTITIONS", 8),
-        aggregates_topic=_env("AGGREGATES_TOPIC", "orders.aggregates"),
+        aggregates_topic=aggregates,
+        snapshots_topic=_env("SNAPSHOTS_TOPIC", f"{aggregates}.snapshots"),
+        state_topic=_env("STATE_TOPIC", f"{aggregates}.state"),
         dlq_topic=_env("DLQ_TOPIC", "orders.dlq"),
         owners_topic=_env("OWNERS_TOPIC", f"{orders_topic}.owners"),
         stream_group=_env("STREAM_GROUP", "salesdash-stream"),
@@ -65,8 +76,16 @@ def load() -> Settings:
             grace_ms=_int("STREAM_GRACE_S", 5) * 1000,
             allowed_lateness_ms=_int("STREAM_ALLOWED_LATENESS_S", 3600) * 1000,
             seconds_horizon_ms=_int("SECONDS_HORIZON_S", 900) * 1000,
+            max_future_ms=_int("STREAM_MAX_FUTURE_S", 300) * 1000,
+            sketch_every_ms=_int("STREAM_SKETCH_EVERY_MS", 5000),
         ),
         batch_max=_int("STREAM_BATCH_MAX", 5000),
         batch_within_ms=_int("STREAM_BATCH_WITHIN_MS", 50),
         session_timeout_s=_int("STREAM_SESSION_TIMEOUT_S", 10),
+        checkpoint_records=_int("STREAM_CHECKPOINT_RECORDS", 100),
+        checkpoint_ms=_int("STREAM_CHECKPOINT_MS", 500),
+        snapshot_records=_int("STREAM_SNAPSHOT_RECORDS", 20_000),
+        snapshot_every_s=_int("STREAM_SNAPSHOT_EVERY_S", 300),
+        aggregates_retention_ms=_int("AGGREGATES_RETENTION_S", 3 * 86_400) * 1000,
+        dlq_retention_ms=_int("DLQ_RETENTION_S", 7 * 86_400) * 1000,
     )

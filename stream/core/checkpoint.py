@@ -1,28 +1,33 @@
-"""Checkpoints: how the state of one input partition is published, recovered and read back.
+"""Checkpoints: how the state of one input partition is published and read back, record by record.
 
-The worker that owns input partition p publishes, after each batch, one checkpoint record to partition p
-of the aggregates topic: absolute figures for every second, minute and day the batch touched, plus the
-input offset range [start, end) it covers. One record is one atomic write, so state and offset never
-disagree.
+The worker that owns input partition p publishes to partition p of the aggregates topic, after a batch
+(or a few: see STREAM_CHECKPOINT_*), one checkpoint: the input offset range [start, end) it covers, the
+clock it judged those records by (`now`), the watermark, and per UTC day it touched what changed
+(stream.core.daysales). A checkpoint is written in one Kafka transaction with the dead letters and
+reroutes of its range, so state, offsets and side effects never disagree.
 
-Readers (the app, and a worker recovering p after a crash or rebalance) fold the records in log order
-and accept a record only if it continues the chain (`start` == the `end` already accepted). A record
-written again after a crash, or by a worker that lost the partition, fails that rule and is ignored —
-by every reader alike, so all agree on the same numbers.
+Readers (the app, a recovering worker, an audit) fold a partition's records in log order and accept one
+only if it continues the chain (`start` == the `end` already accepted). A snapshot (stream.core.snapshot)
+gives the chain a base, so a reader starts near the end instead of at the beginning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from stream.core.daysales import DaySales
+from stream.core.daysales import DayView
+from stream.core.eventtime import parse_day
 from stream.core.totals import Totals
 
-VERSION = 2
+VERSION = 3
+
+
+class Unreadable(ValueError):
+    """A record of the aggregates topic that is not a checkpoint this code can read."""
 
 
 @dataclass(slots=True)
@@ -30,81 +35,130 @@ class Checkpoint:
     partition: int
     start: int  # first input offset this record covers (the previous record's end)
     end: int  # every input offset below this is applied
-    minutes: dict[int, Totals]  # minute start ms -> absolute totals of this partition
-    seconds: dict[int, Totals]  # second start ms -> absolute totals, recent seconds only
-    days: dict[str, dict[str, Any]]  # YYYY-MM-DD -> DaySales.changes()
-    rejected: dict[str, int]  # dead-lettered messages by reason, absolute for the partition
-    late: int  # events that corrected an already final minute, absolute for the partition
-    watermark: int  # highest valid occurred_at seen in the partition
-    dedupe_from: int  # input offset where rebuilding the dedupe memory starts
+    now_ms: int  # the clock the range's records were judged by (future_time): a recount uses it again
+    watermark: int  # highest occurred_at counted in the partition
     written_ms: int  # wall clock at publication, for data age
+    days: dict[str, dict[str, Any]]  # YYYY-MM-DD -> DaySales.changes()
+    closed: list[str] = field(default_factory=list)  # days closed in this range: they can no longer change
+    skip: list[int] = field(default_factory=list)  # offsets a recount must pass over (they broke counting)
 
     def encode(self) -> bytes:
-        return orjson.dumps({
-            "v": VERSION, "partition": self.partition, "start": self.start, "end": self.end,
-            "minutes": {str(m): t.to_list() for m, t in self.minutes.items()},
-            "seconds": {str(s): t.to_list() for s, t in self.seconds.items()},
-            "days": self.days, "rejected": self.rejected, "late": self.late, "watermark": self.watermark,
-            "dedupe_from": self.dedupe_from, "written_ms": self.written_ms,
-        })
+        doc: dict[str, Any] = {"v": VERSION, "p": self.partition, "start": self.start, "end": self.end,
+                               "now": self.now_ms, "wm": self.watermark, "written_ms": self.written_ms,
+                               "days": self.days}
+        if self.closed:
+            doc["closed"] = self.closed
+        if self.skip:
+            doc["skip"] = self.skip
+        return orjson.dumps(doc)
 
     @classmethod
-    def decode(cls, raw: bytes) -> Checkpoint:
-        doc = orjson.loads(raw)
-        if doc.get("v") != VERSION:
-            raise ValueError(f"unknown checkpoint version {doc.get('v')!r}")
-        return cls(
-            partition=doc["partition"], start=doc["start"], end=doc["end"],
-            minutes={int(m): Totals.from_list(v) for m, v in doc["minutes"].items()},
-            seconds={int(s): Totals.from_list(v) for s, v in doc["seconds"].items()},
-            days=doc["days"], rejected=doc["rejected"], late=doc["late"], watermark=doc["watermark"],
-            dedupe_from=doc["dedupe_from"], written_ms=doc["written_ms"],
-        )
+    def decode(cls, raw: bytes | None) -> Checkpoint:
+        """The checkpoint in `raw`; Unreadable for anything else (another version, junk, a tombstone)."""
+        try:
+            doc = orjson.loads(raw or b"")
+            if not isinstance(doc, dict) or doc.get("v") != VERSION:
+                raise Unreadable(f"not a version {VERSION} checkpoint")
+            checkpoint = cls(
+                partition=_int(doc["p"]), start=_int(doc["start"]), end=_int(doc["end"]),
+                now_ms=_int(doc["now"]), watermark=_int(doc["wm"]), written_ms=_int(doc["written_ms"]),
+                days=doc["days"], closed=list(doc.get("closed", [])), skip=list(doc.get("skip", [])))
+            if not isinstance(checkpoint.days, dict) or checkpoint.end < checkpoint.start:
+                raise Unreadable("a checkpoint with no days or a backward range")
+            return checkpoint
+        except Unreadable:
+            raise
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise Unreadable(f"not a checkpoint: {exc!r}") from None
+
+
+def _int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
+    """One checkpoint that folds like `raws`, consecutive checkpoints of one partition, folded in order.
+
+    Minutes, seconds, countries, channels and the top rows are absolute and carried when touched: the
+    newest value of each wins, and the newest ids order the top tens. Totals, the sketch and the day's
+    tallies stand as the last record that carried them left them. The chain runs from the first record's
+    `start` to the last one's `end`; seconds older than the horizon before the last watermark are left out,
+    as folding would drop them.
+    """
+    if len(raws) == 1:
+        return raws[0]
+    docs = [orjson.loads(raw) for raw in raws]
+    days: dict[str, dict[str, Any]] = {}
+    for doc in docs:
+        for name, day in doc["days"].items():
+            into = days.setdefault(name, {})
+            for key in ("m", "s", "co", "ch"):
+                if key in day:
+                    into.setdefault(key, {}).update(day[key])
+            for key in ("tm", "tp"):
+                if key in day:
+                    top = into.setdefault(key, {"ids": [], "rows": {} if key == "tm" else []})
+                    top["ids"] = day[key]["ids"]
+                    if key == "tm":
+                        top["rows"].update(day[key]["rows"])
+                    else:
+                        rows = {(m, s): row for m, s, *row in top["rows"]}
+                        rows.update(((m, s), row) for m, s, *row in day[key]["rows"])
+                        top["rows"] = [[m, s, *row] for (m, s), row in rows.items()]
+            into.update({k: v for k, v in day.items() if k in ("t", "u", "x", "late", "rr")})
+    for name, day in days.items():
+        if "s" in day:  # as SalesView keeps them: a past day keeps its last seconds
+            oldest = min(docs[-1]["wm"], parse_day(name)[1]) - seconds_horizon_ms
+            day["s"] = {s: t for s, t in day["s"].items() if int(s) >= oldest}
+    closed = [name for doc in docs for name in doc.get("closed", [])]
+    skip = [offset for doc in docs for offset in doc.get("skip", [])]
+    last = dict(docs[-1])
+    last.update(start=docs[0]["start"], days=days)
+    if closed:
+        last["closed"] = closed
+    if skip:
+        last["skip"] = skip
+    return orjson.dumps(last)
 
 
 @dataclass
 class PartitionLedger:
-    """Everything accepted so far for one input partition."""
+    """What a reader has accepted for one input partition: the chain's end and each day's view."""
 
     partition: int
-    seconds_horizon_ms: int = 900_000
-    minutes: dict[int, Totals] = field(default_factory=dict)
-    seconds: dict[int, Totals] = field(default_factory=dict)
-    days: dict[str, DaySales] = field(default_factory=dict)
-    rejected: dict[str, int] = field(default_factory=dict)
-    late: int = 0
+    days: dict[str, DayView] = field(default_factory=dict)
+    closed: set[str] = field(default_factory=set)
     end: int | None = None  # None: nothing accepted yet
     watermark: int = 0
-    dedupe_from: int | None = None
     written_ms: int = 0
 
+    def continues(self, checkpoint: Checkpoint) -> bool:
+        return self.end is None or checkpoint.start == self.end
+
     def accept(self, checkpoint: Checkpoint) -> bool:
-        if self.end is not None and checkpoint.start != self.end:
+        """Fold a checkpoint that continues the chain; False (and nothing changes) for one that does not."""
+        if not self.continues(checkpoint):
             return False
-        self.minutes.update(checkpoint.minutes)
-        self.seconds.update(checkpoint.seconds)
-        for day, doc in checkpoint.days.items():
-            sales = self.days.get(day)
-            if sales is None:
-                sales = self.days[day] = DaySales()
-            sales.apply(doc)
-        self.rejected = dict(checkpoint.rejected)
-        self.late = checkpoint.late
+        for name, doc in checkpoint.days.items():
+            view = self.days.get(name)
+            if view is None:
+                view = self.days[name] = DayView()
+            view.apply(doc)
+            for minute, values in doc.get("m", {}).items():
+                view.minutes[int(minute)] = Totals.from_list(values)
+            for second, values in doc.get("s", {}).items():
+                view.seconds[int(second)] = Totals.from_list(values)
+        self.closed.update(checkpoint.closed)
         self.end = checkpoint.end
         self.watermark = checkpoint.watermark
-        self.dedupe_from = checkpoint.dedupe_from
         self.written_ms = checkpoint.written_ms
-        self.forget_old_seconds()
         return True
 
-    def forget_old_seconds(self) -> None:
-        oldest = self.watermark - self.seconds_horizon_ms
-        if self.seconds and min(self.seconds) < oldest:
-            self.seconds = {s: t for s, t in self.seconds.items() if s >= oldest}
 
-
-def fold(partition: int, records: Iterable[bytes], seconds_horizon_ms: int = 900_000) -> PartitionLedger:
-    ledger = PartitionLedger(partition, seconds_horizon_ms)
+def fold(partition: int, records: Iterable[bytes]) -> PartitionLedger:
+    ledger = PartitionLedger(partition)
     for raw in records:
         ledger.accept(Checkpoint.decode(raw))
     return ledger

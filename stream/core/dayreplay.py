@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from stream.core.checkpoint import Checkpoint, PartitionLedger
+from stream.core.checkpoint import Checkpoint
 from stream.core.eventtime import MINUTE_MS, Day
-from stream.core.order import InvalidOrder
 from stream.core.partition import PartitionState
 from stream.core.record import LogRecord
+from stream.core.routing import Homes
 from stream.core.rules import Rules
 
 
@@ -38,7 +38,8 @@ class Span:
 
 class DayReplay:
     def __init__(self, day: Day, rules: Rules, spans: Iterable[Span], *, wall_ms: Callable[[], int],
-                 cut_minutes: bool = False, on_record: Callable[[Any], None] | None = None) -> None:
+                 partitions: int | None = None, cut_minutes: bool = False,
+                 on_record: Callable[[Any], None] | None = None) -> None:
         self.day = day
         self.wall_ms = wall_ms  # the wall clock: written_ms of checkpoints, and `now` for unstamped records
         self.cut_minutes = cut_minutes  # a checkpoint per partition as its log time enters a new minute
@@ -49,8 +50,9 @@ class DayReplay:
         self.closed: set[int] = set()  # partitions whose watermark closed the day: nothing more can count
         for span in spans:
             if span.size > 0:
-                self.states[span.partition] = PartitionState(
-                    PartitionLedger(span.partition, rules.seconds_horizon_ms), rules)
+                # As live: a valid order found outside its merchant's partition counts where its copy is.
+                homes = None if partitions is None else Homes(partitions)
+                self.states[span.partition] = PartitionState(span.partition, rules, homes)
                 self.stops[span.partition] = span.stop
                 self.clock[span.partition] = 0
         self.ready: list[Checkpoint] = []
@@ -76,20 +78,23 @@ class DayReplay:
                 self._cut(partition)  # before the record: the checkpoint is the state at the minute's start
             self.clock[partition] = ts
         state = self.states[partition]
-        ledger = state.ledger
-        late = ledger.late
-        result = state.apply(offset, record.value(), ts if kind else self.wall_ms())
-        self.read += 1
         day = self.day
+        sales = state.days.get(day.name)
+        late = 0 if sales is None else sales.late
+        # future_time is judged by the record's own stamp: a day replays the same whenever it is replayed.
+        applied = state.apply_batch((record,), ts if kind else self.wall_ms(), stamped=True)
+        self.read += 1
         if day.start_ms <= ts < day.end_ms:
             self.day_records += 1
-            if isinstance(result, InvalidOrder):
-                self.dead_letters[result.reason] += 1
-            elif ledger.late != late:
-                self.late += 1
+            if applied.rejected:
+                self.dead_letters[applied.rejected[0][1].reason] += 1
+            else:
+                sales = state.days.get(day.name)
+                if sales is not None and sales.late != late:
+                    self.late += 1
             if self.on_record is not None:
                 self.on_record(record)
-        if ledger.watermark >= day.close_ms:
+        if state.watermark >= day.close_ms:
             self.closed.add(partition)
         if partition in self.closed or offset + 1 >= stop:
             del self.stops[partition]
@@ -124,5 +129,5 @@ class DayReplay:
 
     def stats(self) -> dict[str, Any]:
         return {"read": self.read, "day_records": self.day_records, "dead_letters": dict(self.dead_letters),
-                "late": self.late, "ends": {p: s.ledger.end for p, s in self.states.items()},
+                "late": self.late, "ends": {p: s.end for p, s in self.states.items()},
                 "closed": sorted(self.closed)}

@@ -1,76 +1,149 @@
-"""One UTC day of sales in one partition: totals and the breakdowns the dashboard shows.
+"""One UTC day of sales in one partition, as the worker counts it (DaySales) and as a reader holds it
+(DayView), and the checkpoint entry that carries the one into the other.
 
-Merchants and products change a few at a time, so a checkpoint carries only the touched ones; the small
-breakdowns (countries, channels) and the unique-shopper sketch are carried whole. Merchant and product
-rows are plain lists, serialised as they stand: this is the per-event hot path.
+The worker keeps every merchant and product of the day, because any of them may climb into the top ten;
+a checkpoint carries only what changed since the previous one: the day's totals, the minutes, seconds,
+countries and channels it touched (absolute values), the rows of the top ten merchants and products that
+changed (and their order when it changed), the unique-shopper sketch when it is due, and the day's dead
+letters, corrections and reroutes when they changed. A reader therefore holds per partition and day only
+the totals, the breakdowns, the top tens and the sketch; a merchant's products live in its partition
+(stream.core.routing), so the overall top ten is the top ten of the partitions' top tens.
 """
 
 from __future__ import annotations
 
 import base64
 import heapq
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
-
-from stream.core.money import USD_CENTS
-from stream.core.order import Line, Order
+from stream.core.order import Order
 from stream.core.totals import Totals
 from stream.core.uniques import Uniques
 
 TOP = 10
-# merchant row: [name, orders, gross_cents, refunds_cents]; product row: [title, merchant_id, qty, net_cents]
+# merchant row: [name, orders, gross_cents, refunds_cents]; product row: [title, qty, net_cents]
 NAME, ORDERS, GROSS, REFUNDS = 0, 1, 2, 3
-TITLE, MERCHANT, QTY, NET = 0, 1, 2, 3
+TITLE, QTY, NET = 0, 1, 2
+
+Product = tuple[str, str]  # (merchant_id, sku): two merchants may use the same sku
 
 
 def merchant_net(row: list[Any]) -> int:
     return int(row[GROSS] - row[REFUNDS])
 
 
+def product_net(row: list[Any]) -> int:
+    return int(row[NET])
+
+
+def _rows(table: dict[str, Totals]) -> dict[str, list[int]]:
+    return {k: t.to_list() for k, t in table.items()}
+
+
 class DaySales:
-    __slots__ = ("_touched_merchants", "_touched_products", "channels", "countries", "customers",
-                 "merchants", "products", "top_merchants", "top_products", "totals")
+    """The worker's day in one partition: everything needed to keep counting it exactly."""
+
+    __slots__ = (
+        "_sketch_sent_ms",
+        "_top_m_sent",
+        "_top_p_sent",
+        "channels",
+        "countries",
+        "customers",
+        "dead",
+        "dirty_merchants",
+        "dirty_products",
+        "head_dirty",
+        "late",
+        "merchants",
+        "minutes",
+        "products",
+        "rerouted",
+        "seconds",
+        "shrank_merchants",
+        "shrank_products",
+        "sketch_dirty",
+        "tally_changed",
+        "top_merchants",
+        "top_products",
+        "totals",
+        "touched",
+        "touched_channels",
+        "touched_countries",
+        "touched_merchants",
+        "touched_minutes",
+        "touched_products",
+        "touched_seconds",
+    )
 
     def __init__(self) -> None:
         self.totals = Totals()
+        self.minutes: dict[int, Totals] = {}
+        self.seconds: dict[int, Totals] = {}
         self.countries: dict[str, Totals] = {}
         self.channels: dict[str, Totals] = {}
         self.merchants: dict[str, list[Any]] = {}
-        self.products: dict[str, list[Any]] = {}
+        self.products: dict[Product, list[Any]] = {}
         self.customers = Uniques()
-        self.top_merchants: list[str] = []  # kept by `apply` (readers), not by `add` (the worker)
-        self.top_products: list[str] = []
-        self._touched_merchants: set[str] = set()
-        self._touched_products: set[str] = set()
+        self.dead: dict[str, int] = {}  # dead letters by reason
+        self.late = 0  # events that corrected an already final minute
+        self.rerouted = 0  # valid orders found here whose merchant counts elsewhere
+        self.top_merchants: list[str] = []
+        self.top_products: list[Product] = []
+        # What changed since the last checkpoint (touched_*) and since the last snapshot (dirty_*).
+        self.touched = False
+        self.touched_minutes: set[int] = set()
+        self.touched_seconds: set[int] = set()
+        self.touched_countries: set[str] = set()
+        self.touched_channels: set[str] = set()
+        self.touched_merchants: set[str] = set()
+        self.touched_products: set[Product] = set()
+        self.shrank_merchants: set[str] = set()  # rows that went down (a refund): they may leave the top
+        self.shrank_products: set[Product] = set()
+        self.tally_changed = False
+        self.sketch_dirty = False
+        self.dirty_merchants: set[str] = set()
+        self.dirty_products: set[Product] = set()
+        self.head_dirty = False
+        self._sketch_sent_ms = -(2**62)
+        self._top_m_sent: dict[str, list[Any]] = {}
+        self._top_p_sent: dict[Product, list[Any]] = {}
 
     def add(self, order: Order, refund: bool) -> None:
         """Count one order (or refund) of this day: called once per event, so every lookup counts."""
+        self.touched = True
         cents = order.usd_cents
         country = self.countries.get(order.country)
         if country is None:
             country = self.countries[order.country] = Totals()
+        self.touched_countries.add(order.country)
         channel = self.channels.get(order.channel)
         if channel is None:
             channel = self.channels[order.channel] = Totals()
+        self.touched_channels.add(order.channel)
         merchant_id = order.merchant_id
         merchant = self.merchants.get(merchant_id)
         if merchant is None:
             merchant = self.merchants[merchant_id] = [order.merchant_name, 0, 0, 0]
-        self._touched_merchants.add(merchant_id)
+        self.touched_merchants.add(merchant_id)
         totals = self.totals
-        converted = USD_CENTS[order.currency]
-        products, touched = self.products, self._touched_products
+        products, touched = self.products, self.touched_products
         if refund:
             totals.refunds_cents += cents
             country.refunds_cents += cents
             channel.refunds_cents += cents
             merchant[REFUNDS] += cents
+            self.shrank_merchants.add(merchant_id)
             for line in order.lines:
-                product = _product(products, line, merchant_id)
-                product[QTY] -= line.qty
-                product[NET] -= converted[line.qty * line.price_minor]
-                touched.add(line.sku)
+                key = (merchant_id, line.sku)
+                row = products.get(key)
+                if row is None:
+                    row = products[key] = [line.title, 0, 0]
+                row[QTY] -= line.qty
+                row[NET] -= line.usd_cents
+                touched.add(key)
+                self.shrank_products.add(key)
             return
         totals.orders += 1
         totals.gross_cents += cents
@@ -81,57 +154,180 @@ class DaySales:
         merchant[ORDERS] += 1
         merchant[GROSS] += cents
         self.customers.add(order.customer_id)
+        self.sketch_dirty = True
         for line in order.lines:
-            sku = line.sku
-            row = products.get(sku)
+            key = (merchant_id, line.sku)
+            row = products.get(key)
             if row is None:
-                row = products[sku] = [line.title, merchant_id, 0, 0]
-            qty = line.qty
-            row[QTY] += qty
-            row[NET] += converted[qty * line.price_minor]
-            touched.add(sku)
+                row = products[key] = [line.title, 0, 0]
+            row[QTY] += line.qty
+            row[NET] += line.usd_cents
+            touched.add(key)
 
-    def changes(self) -> dict[str, Any]:
-        """The checkpoint entry for this day: what changed since the last call, as absolute values."""
-        merchants, products = self.merchants, self.products
-        doc = {
-            "totals": self.totals.to_list(),
-            "countries": {k: t.to_list() for k, t in self.countries.items()},
-            "channels": {k: t.to_list() for k, t in self.channels.items()},
-            # Serialised now: the rows are live and keep changing after this call.
-            "merchants": orjson.Fragment(orjson.dumps({k: merchants[k] for k in self._touched_merchants})),
-            "products": orjson.Fragment(orjson.dumps({k: products[k] for k in self._touched_products})),
-            "customers": base64.b64encode(self.customers.to_bytes()).decode(),
-        }
-        self._touched_merchants.clear()
-        self._touched_products.clear()
+    def tally(self, reason: str | None = None, late: int = 0, rerouted: int = 0) -> None:
+        """Count a dead letter, corrections or a reroute against this day."""
+        if reason is not None:
+            self.dead[reason] = self.dead.get(reason, 0) + 1
+        self.late += late
+        self.rerouted += rerouted
+        self.tally_changed = True
+
+    def changes(self, now_ms: int, sketch_every_ms: int, closing: bool = False) -> dict[str, Any]:
+        """The checkpoint entry for this day: what changed since the last call, as absolute values. The
+        sketch goes along when it changed and `sketch_every_ms` passed, or when the day is closing."""
+        doc: dict[str, Any] = {"t": self.totals.to_list()}
+        if self.touched_minutes:
+            doc["m"] = {str(m): self.minutes[m].to_list() for m in self.touched_minutes}
+        seconds = {str(s): self.seconds[s].to_list() for s in self.touched_seconds if s in self.seconds}
+        if seconds:
+            doc["s"] = seconds
+        if self.touched_countries:
+            doc["co"] = {k: self.countries[k].to_list() for k in self.touched_countries}
+        if self.touched_channels:
+            doc["ch"] = {k: self.channels[k].to_list() for k in self.touched_channels}
+        top_m = self._rank_merchants()
+        rows_m = {k: list(self.merchants[k]) for k in top_m if self._top_m_sent.get(k) != self.merchants[k]}
+        if rows_m or top_m != self.top_merchants:
+            doc["tm"] = {"ids": top_m, "rows": rows_m}
+        top_p = self._rank_products()
+        rows_p = [[m, s, *self.products[(m, s)]] for m, s in top_p
+                  if self._top_p_sent.get((m, s)) != self.products[(m, s)]]
+        if rows_p or top_p != self.top_products:
+            doc["tp"] = {"ids": [list(k) for k in top_p], "rows": rows_p}
+        self.top_merchants, self.top_products = top_m, top_p
+        self._top_m_sent = {k: list(self.merchants[k]) for k in top_m}
+        self._top_p_sent = {k: list(self.products[k]) for k in top_p}
+        if self.sketch_dirty and (closing or now_ms - self._sketch_sent_ms >= sketch_every_ms):
+            doc["u"] = base64.b64encode(self.customers.to_bytes()).decode()
+            self._sketch_sent_ms = now_ms
+            self.sketch_dirty = False
+        if self.tally_changed:
+            doc["x"], doc["late"], doc["rr"] = dict(self.dead), self.late, self.rerouted
+        self.dirty_merchants |= self.touched_merchants
+        self.dirty_products |= self.touched_products
+        self.head_dirty = self.head_dirty or self.touched or self.tally_changed
+        for touched in (self.touched_minutes, self.touched_seconds, self.touched_countries,
+                        self.touched_channels, self.touched_merchants, self.touched_products,
+                        self.shrank_merchants, self.shrank_products):
+            touched.clear()
+        self.touched = self.tally_changed = False
         return doc
 
-    def apply(self, doc: dict[str, Any]) -> None:
-        """Fold a checkpoint entry (the inverse of `changes`), keeping the top lists up to date."""
-        self.totals = Totals.from_list(doc["totals"])
-        self.countries = {k: Totals.from_list(v) for k, v in doc["countries"].items()}
-        self.channels = {k: Totals.from_list(v) for k, v in doc["channels"].items()}
-        self.top_merchants = _update_top(self.merchants, doc["merchants"], self.top_merchants, merchant_net)
-        self.top_products = _update_top(self.products, doc["products"], self.top_products, _product_net)
-        self.customers = Uniques.from_bytes(base64.b64decode(doc["customers"]))
+    @property
+    def pending(self) -> bool:
+        """Something changed since the last checkpoint entry (the sketch alone counts too)."""
+        return self.touched or self.tally_changed or self.sketch_dirty
+
+    def _rank_merchants(self) -> list[str]:
+        return _rank(self.merchants, self.top_merchants, self.touched_merchants, self.shrank_merchants,
+                     merchant_net)
+
+    def _rank_products(self) -> list[Product]:
+        return _rank(self.products, self.top_products, self.touched_products, self.shrank_products,
+                     product_net)
+
+    def head(self) -> dict[str, Any]:
+        """The day as a reader needs it whole (a snapshot's day record): no row outside the top tens."""
+        return {
+            "t": self.totals.to_list(),
+            "m": {str(m): t.to_list() for m, t in self.minutes.items()},
+            "s": {str(s): t.to_list() for s, t in self.seconds.items()},
+            "co": _rows(self.countries), "ch": _rows(self.channels),
+            "tm": {"ids": self.top_merchants, "rows": {k: self.merchants[k] for k in self.top_merchants}},
+            "tp": {"ids": [list(k) for k in self.top_products],
+                   "rows": [[m, s, *self.products[(m, s)]] for m, s in self.top_products]},
+            "u": base64.b64encode(self.customers.to_bytes()).decode(),
+            "x": dict(self.dead), "late": self.late, "rr": self.rerouted,
+        }
+
+    @classmethod
+    def restore(cls, head: dict[str, Any], merchants: dict[str, list[Any]],
+                products: dict[Product, list[Any]]) -> DaySales:
+        """The day from a snapshot: its head and every merchant and product row."""
+        day = cls()
+        day.totals = Totals.from_list(head["t"])
+        day.minutes = {int(m): Totals.from_list(v) for m, v in head["m"].items()}
+        day.seconds = {int(s): Totals.from_list(v) for s, v in head["s"].items()}
+        day.countries = {k: Totals.from_list(v) for k, v in head["co"].items()}
+        day.channels = {k: Totals.from_list(v) for k, v in head["ch"].items()}
+        day.merchants, day.products = merchants, products
+        day.top_merchants = [k for k in head["tm"]["ids"] if k in merchants]
+        day.top_products = [(m, s) for m, s in head["tp"]["ids"] if (m, s) in products]
+        day._top_m_sent = {k: list(merchants[k]) for k in day.top_merchants}
+        day._top_p_sent = {k: list(products[k]) for k in day.top_products}
+        day.customers = Uniques.from_bytes(base64.b64decode(head["u"]))
+        day.dead, day.late, day.rerouted = dict(head["x"]), int(head["late"]), int(head["rr"])
+        day.sketch_dirty = True  # readers may hold an older one than the snapshot's: send it next
+        return day
+
+    def resend(self) -> None:
+        """After a recovery: the next entry carries the top tens' rows and the sketch again, whatever the
+        readers may already hold, and the day counts as changed."""
+        self._top_m_sent, self._top_p_sent = {}, {}
+        self._sketch_sent_ms = -(2**62)
+        self.sketch_dirty = self.touched = True
+
+    def forget_seconds_before(self, oldest: int) -> None:
+        if self.seconds and min(self.seconds) < oldest:
+            self.seconds = {s: t for s, t in self.seconds.items() if s >= oldest}
 
 
-def _product(products: dict[str, list[Any]], line: Line, merchant_id: str) -> list[Any]:
-    product = products.get(line.sku)
-    if product is None:
-        product = products[line.sku] = [line.title, merchant_id, 0, 0]
-    return product
-
-
-def _product_net(row: list[Any]) -> int:
-    return int(row[NET])
-
-
-def _update_top(table: dict[str, list[Any]], changed: dict[str, list[Any]], top: list[str],
-                net: Any) -> list[str]:
-    # Incremental: only a row that went down while in the top forces a full re-rank (a refund).
-    shrank = any(key in changed and net(changed[key]) < net(table[key]) for key in top)
-    table.update(changed)
-    candidates = table.keys() if shrank else {*top, *changed}
+def _rank(table: dict[Any, list[Any]], top: list[Any], touched: set[Any], shrank: set[Any],
+          net: Callable[[list[Any]], int]) -> list[Any]:
+    # Incremental: unchanged rows outside the top cannot have passed one in it. Only a row of the top that
+    # went down (a refund) may have to make room for one outside, and forces a full re-rank.
+    if any(key in shrank for key in top):
+        candidates: Iterable[Any] = table.keys()
+    elif not touched:
+        return top
+    else:
+        candidates = {*top, *touched}
     return heapq.nlargest(TOP, candidates, key=lambda key: (net(table[key]), key))
+
+
+class DayView:
+    """A reader's day in one partition, folded from checkpoint entries (and a snapshot's day record)."""
+
+    __slots__ = ("channels", "countries", "dead", "late", "merchants", "minutes", "products", "rerouted",
+                 "seconds", "sketch", "top_merchants", "top_products", "totals")
+
+    def __init__(self) -> None:
+        self.totals = Totals()
+        self.minutes: dict[int, Totals] = {}
+        self.seconds: dict[int, Totals] = {}
+        self.countries: dict[str, Totals] = {}
+        self.channels: dict[str, Totals] = {}
+        self.top_merchants: list[str] = []
+        self.merchants: dict[str, list[Any]] = {}  # rows of the top merchants only
+        self.top_products: list[Product] = []
+        self.products: dict[Product, list[Any]] = {}  # rows of the top products only
+        self.sketch: bytes | None = None
+        self.dead: dict[str, int] = {}
+        self.late = 0
+        self.rerouted = 0
+
+    def apply(self, doc: dict[str, Any]) -> None:
+        """Fold one checkpoint entry (or a day record, which carries everything)."""
+        self.totals = Totals.from_list(doc["t"])
+        for key, values in doc.get("co", {}).items():
+            self.countries[key] = Totals.from_list(values)
+        for key, values in doc.get("ch", {}).items():
+            self.channels[key] = Totals.from_list(values)
+        top_m = doc.get("tm")
+        if top_m is not None:
+            self.merchants.update(top_m["rows"])
+            self.top_merchants = list(top_m["ids"])
+            self.merchants = {k: self.merchants[k] for k in self.top_merchants}
+        top_p = doc.get("tp")
+        if top_p is not None:
+            self.products.update(((m, s), row) for m, s, *row in top_p["rows"])
+            self.top_products = [(m, s) for m, s in top_p["ids"]]
+            self.products = {k: self.products[k] for k in self.top_products}
+        sketch = doc.get("u")
+        if sketch is not None:
+            self.sketch = base64.b64decode(sketch)
+        if "x" in doc:
+            self.dead, self.late, self.rerouted = dict(doc["x"]), int(doc["late"]), int(doc["rr"])
+
+    def customers(self) -> Uniques:
+        return Uniques() if self.sketch is None else Uniques.from_bytes(self.sketch)

@@ -5,6 +5,11 @@ shape and types are a msgspec schema (decoded and checked in C, ~1.5 µs an even
 the rate table or the clock follow in Python. Anything else is rejected with an `InvalidOrder` whose
 `reason` is a short stable code (counted, and written to the dead-letter topic) and whose `detail` says
 exactly what was wrong.
+
+Bounds make overflow impossible: an order, each of its lines and the sum of its lines are each at most
+$1,000,000 converted, so 100,000 orders a second for five days sum to at most 4.3e18 cents, inside a
+signed 64-bit integer (9.2e18), for every aggregate (gross, refunds, a minute, a merchant, a product).
+An order whose lines do not add up to its total is accepted: tax, shipping and discounts make them differ.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ ORDER_PLACED = "order_placed"
 ORDER_REFUNDED = "order_refunded"
 
 MAX_EVENT_BYTES = 64 * 1024
-MAX_ORDER_USD_CENTS = 100_000_000  # one order over $1M is a bug upstream, not a sale
+MAX_ORDER_USD_CENTS = 100_000_000  # one order, one line or one order's lines over $1M is a bug upstream
 MAX_LINES = 500
+MAX_QTY = 100_000  # of one product in one line
+MAX_PRICE_MINOR = 10**12  # per unit, in minor units (₩1,000,000,000,000 is $730M: absurd by far)
+MAX_TOTAL_MINOR = 10**15  # before conversion: keeps the arithmetic small; the USD bound decides
 EARLIEST_MS = 946_684_800_000  # 2000-01-01: older stamps are seconds-for-ms mix-ups, not history
-MAX_FUTURE_MS = 24 * 3600 * 1000  # shop clocks drift; a day ahead is not a drift
+LATEST_MS = 2**53  # far beyond any clock; keeps event times exact in every JSON reader
 
 REASONS = ("oversize", "not_utf8", "invalid_json", "not_object", "missing_field", "wrong_type",
-           "bad_value", "unknown_currency", "absurd_amount", "too_old", "future_time", "too_late")
+           "bad_value", "unknown_currency", "absurd_amount", "too_old", "future_time", "too_late",
+           "internal_error")
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 # ISO 3166-1 alpha-2 shape, checked after decoding: a msgspec regex costs ~1 µs an event, a set lookup 30 ns.
@@ -41,24 +50,26 @@ class InvalidOrder(ValueError):
 
 
 # gc=False: decoded events never form reference cycles, so the collector need not track millions of them.
-class Line(msgspec.Struct, frozen=True, gc=False):
+class Line(msgspec.Struct, gc=False):
     sku: Text
     title: Text
-    qty: Annotated[int, msgspec.Meta(gt=0)]
-    price_minor: Annotated[int, msgspec.Meta(ge=0)]
+    qty: Annotated[int, msgspec.Meta(gt=0, le=MAX_QTY)]
+    price_minor: Annotated[int, msgspec.Meta(ge=0, le=MAX_PRICE_MINOR)]
+    # qty × price_minor in US cents, set at validation. The JSON name keeps it out of the way of real fields.
+    usd_cents: int = msgspec.field(default=0, name="__usd_cents")
 
 
 class Order(msgspec.Struct, gc=False):
     event_id: Text
     type: Literal["order_placed", "order_refunded"]
     order_id: Text
-    occurred_at: int
+    occurred_at: Annotated[int, msgspec.Meta(le=LATEST_MS)]
     merchant_id: Text
     merchant_name: Text
     country: Annotated[str, msgspec.Meta(min_length=2, max_length=2)]  # in COUNTRY_CODES, see _check
     channel: Literal["online", "pos", "mobile", "social"]
     currency: Annotated[str, msgspec.Meta(max_length=8)]
-    total_minor: Annotated[int, msgspec.Meta(gt=0)]
+    total_minor: Annotated[int, msgspec.Meta(gt=0, le=MAX_TOTAL_MINOR)]
     customer_id: Text
     lines: Annotated[list[Line], msgspec.Meta(max_length=MAX_LINES)]
     # Set from total_minor at validation. The JSON name keeps it out of the way of real fields.
@@ -72,8 +83,9 @@ class Order(msgspec.Struct, gc=False):
 _decoder = msgspec.json.Decoder(Order)
 
 
-def parse_order(raw: bytes | None, now_ms: int) -> Order:
-    """Decode and validate one message value. `now_ms` bounds how far in the future occurred_at may be."""
+def parse_order(raw: bytes | None, now_ms: int, max_future_ms: int) -> Order:
+    """Decode and validate one message value. An occurred_at more than `max_future_ms` ahead of `now_ms`
+    (the worker's clock) is a clock gone wrong, not a sale: one fast clock must not close a day."""
     if raw is None:
         raise InvalidOrder("invalid_json", "empty message (tombstone)")
     if len(raw) > MAX_EVENT_BYTES:
@@ -98,8 +110,9 @@ def parse_order(raw: bytes | None, now_ms: int) -> Order:
     occurred_at = order.occurred_at
     if occurred_at < EARLIEST_MS:
         raise InvalidOrder("too_old", f"occurred_at {occurred_at} is before 2000-01-01 (seconds, not ms?)")
-    if occurred_at > now_ms + MAX_FUTURE_MS:
-        raise InvalidOrder("future_time", f"occurred_at {occurred_at} is more than a day ahead of now")
+    if occurred_at > now_ms + max_future_ms:
+        raise InvalidOrder("future_time", f"occurred_at {occurred_at} is {occurred_at - now_ms} ms ahead of "
+                                          f"the clock {now_ms} (at most {max_future_ms} ms is a drift)")
     converted = USD_CENTS.get(order.currency)
     if converted is None:
         raise InvalidOrder("unknown_currency", f"{order.currency!r} is not in the rate table")
@@ -107,6 +120,16 @@ def parse_order(raw: bytes | None, now_ms: int) -> Order:
     if cents > MAX_ORDER_USD_CENTS:
         raise InvalidOrder("absurd_amount", f"{order.total_minor} {order.currency} is over $1,000,000")
     order.usd_cents = cents
+    lines_cents = 0
+    for line in order.lines:
+        value = converted[line.qty * line.price_minor]
+        if value > MAX_ORDER_USD_CENTS:
+            raise InvalidOrder("absurd_amount", f"a line of {line.qty} × {line.price_minor} {order.currency} "
+                                                "is over $1,000,000")
+        line.usd_cents = value
+        lines_cents += value
+    if lines_cents > MAX_ORDER_USD_CENTS:
+        raise InvalidOrder("absurd_amount", f"the lines add up to {lines_cents} cents, over $1,000,000")
     return order
 
 

@@ -1,15 +1,27 @@
-"""The sales view an app process serves: every partition's checkpoints folded into one picture per day."""
+"""The sales view a reader serves: every partition's checkpoints folded into one picture per day.
+
+Open days are held per partition (PartitionLedger) and summed on demand; minutes and seconds are kept
+summed over partitions as they arrive. A day closed in every partition can no longer change: its figures
+are computed once, kept compressed (a few KB a day), and the per-partition detail is dropped, so memory
+does not grow with the number of days in the log.
+"""
 
 from __future__ import annotations
 
 import heapq
+import zlib
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from stream.core.checkpoint import Checkpoint, PartitionLedger
-from stream.core.daysales import MERCHANT, NAME, NET, ORDERS, QTY, TITLE, TOP, DaySales, merchant_net
+from stream.core.daysales import NAME, NET, ORDERS, QTY, TITLE, TOP, DayView, merchant_net
 from stream.core.eventtime import MINUTE_MS, day_of, minute_is_final, parse_day
+from stream.core.rules import Rules
+from stream.core.snapshot import PartitionSnapshot
 from stream.core.totals import Totals
 from stream.core.uniques import Uniques
 
@@ -23,52 +35,130 @@ class Changes:
 
 
 class SalesView:
-    def __init__(self, seconds_horizon_ms: int = 900_000, grace_ms: int = 5_000) -> None:
-        self.seconds_horizon_ms = seconds_horizon_ms
-        self.grace_ms = grace_ms
+    def __init__(self, rules: Rules | None = None) -> None:
+        rules = rules or Rules()
+        self.seconds_horizon_ms = rules.seconds_horizon_ms
+        self.grace_ms = rules.grace_ms
+        self.allowed_lateness_ms = rules.allowed_lateness_ms
         self.ledgers: dict[int, PartitionLedger] = {}
-        self.minutes: dict[int, Totals] = {}  # minute start ms -> sum over partitions
+        self.minutes: dict[int, Totals] = {}  # minute start ms -> sum over partitions (open days)
         self.seconds: dict[int, Totals] = {}  # second start ms -> sum over partitions, recent only
+        self.closed_days: dict[str, bytes] = {}  # a day closed everywhere: its snapshot, compressed
         self.as_of_ms = 0  # when the newest checkpoint was written
         self.records = 0
+        self.unreadable = 0  # records that could not be read (skipped, counted)
         self._changes: dict[str, Changes] = defaultdict(Changes)
         self._progress: deque[tuple[int, int]] = deque(maxlen=64)  # (written_ms, input offsets applied)
         self._final_before = 0  # minutes ending by this were already pushed as final
 
+    # -- folding ----------------------------------------------------------------------------------------
+
     def apply(self, raw: bytes) -> bool:
-        """Fold one checkpoint record; False if it broke its partition's chain and was ignored."""
-        checkpoint = Checkpoint.decode(raw)
+        """Fold one checkpoint record; False if it broke its partition's chain and was ignored. Raises
+        checkpoint.Unreadable for a record that is not a checkpoint."""
+        return self.accept(Checkpoint.decode(raw))
+
+    def accept(self, checkpoint: Checkpoint) -> bool:
         self.records += 1
         ledger = self.ledgers.get(checkpoint.partition)
         if ledger is None:
-            ledger = self.ledgers[checkpoint.partition] = PartitionLedger(checkpoint.partition,
-                                                                          self.seconds_horizon_ms)
-        minutes_before = {m: ledger.minutes.get(m) for m in checkpoint.minutes}
-        seconds_before = {s: ledger.seconds.get(s) for s in checkpoint.seconds}
-        if not ledger.accept(checkpoint):
+            ledger = self.ledgers[checkpoint.partition] = PartitionLedger(checkpoint.partition)
+        if not ledger.continues(checkpoint):
             return False
-        _fold(self.minutes, checkpoint.minutes, minutes_before)
-        _fold(self.seconds, checkpoint.seconds, seconds_before)
-        for minute in checkpoint.minutes:
-            self._changes[day_of(minute)].minutes.add(minute)
-        for second in checkpoint.seconds:
-            self._changes[day_of(second)].seconds.add(second)
-        for day in checkpoint.days:
-            self._changes.setdefault(day, Changes())  # the day's figures changed even if no minute did
+        for name, doc in checkpoint.days.items():
+            if name in self.closed_days:
+                continue
+            view = ledger.days.get(name)
+            changes = self._changes[name]
+            for minute, values in doc.get("m", {}).items():
+                _replace(self.minutes, int(minute), view.minutes.get(int(minute)) if view else None, values)
+                changes.minutes.add(int(minute))
+            for second, values in doc.get("s", {}).items():
+                _replace(self.seconds, int(second), view.seconds.get(int(second)) if view else None, values)
+                changes.seconds.add(int(second))
+        ledger.accept(checkpoint)
         self.as_of_ms = max(self.as_of_ms, checkpoint.written_ms)
         self._progress.append((checkpoint.written_ms, sum(led.end or 0 for led in self.ledgers.values())))
         self._forget_old_seconds()
         return True
 
-    def _forget_old_seconds(self) -> None:
-        oldest = self.watermark(max) - self.seconds_horizon_ms
-        if self.seconds and min(self.seconds) < oldest:
-            self.seconds = {s: t for s, t in self.seconds.items() if s >= oldest}
+    def load(self, snapshot: PartitionSnapshot) -> None:
+        """Start (or start again) a partition from its newest snapshot: the chain goes on from its end."""
+        self._drop(snapshot.partition)
+        ledger = self.ledgers[snapshot.partition] = PartitionLedger(snapshot.partition)
+        for name, head in snapshot.heads.items():
+            if name in self.closed_days:
+                continue
+            view = ledger.days[name] = DayView()
+            view.apply(head)
+            for minute, values in head["m"].items():
+                view.minutes[int(minute)] = totals = Totals.from_list(values)
+                _replace(self.minutes, int(minute), None, totals.to_list())
+            for second, values in head["s"].items():
+                view.seconds[int(second)] = totals = Totals.from_list(values)
+                _replace(self.seconds, int(second), None, totals.to_list())
+            if head.get("closed"):
+                ledger.closed.add(name)
+            self._changes.setdefault(name, Changes())
+        ledger.end = snapshot.state.end
+        ledger.watermark = snapshot.state.watermark
+        ledger.written_ms = snapshot.state.taken_ms
+        self.as_of_ms = max(self.as_of_ms, snapshot.state.taken_ms)
+        self._forget_old_seconds()
 
-    def watermark(self, pick: Any = min) -> int:
+    def _drop(self, partition: int) -> None:
+        """Take a partition's figures out of the sums."""
+        old = self.ledgers.pop(partition, None)
+        for view in old.days.values() if old is not None else ():
+            for minute, totals in view.minutes.items():
+                _replace(self.minutes, minute, totals, None)
+            for second, totals in view.seconds.items():
+                _replace(self.seconds, second, totals, None)
+
+    def _forget_old_seconds(self) -> None:
+        # Per day: the horizon runs back from the newest watermark, or from the day's end once it is over,
+        # so a past day keeps its last 15 minutes however far the log has moved on.
+        newest = self.watermark(max)
+        if not self.seconds or min(self.seconds) >= newest - self.seconds_horizon_ms:
+            return
+        cutoffs: dict[str, int] = {}
+
+        def kept(second: int) -> bool:
+            name = day_of(second)
+            cutoff = cutoffs.get(name)
+            if cutoff is None:
+                cutoff = cutoffs[name] = min(newest, parse_day(name)[1]) - self.seconds_horizon_ms
+            return second >= cutoff
+
+        self.seconds = {s: t for s, t in self.seconds.items() if kept(s)}
+        for ledger in self.ledgers.values():
+            for view in ledger.days.values():
+                if view.seconds:
+                    view.seconds = {s: t for s, t in view.seconds.items() if kept(s)}
+
+    def watermark(self, pick: Callable[[Iterable[int]], int] = min) -> int:
         """Event time all partitions (min) or the fastest one (max) have reached."""
         marks = [led.watermark for led in self.ledgers.values() if led.end is not None]
         return pick(marks) if marks else 0
+
+    def close_days(self) -> list[str]:
+        """Compact the days no partition can change any more (each one closed, or its watermark past the
+        day's end plus the allowed lateness); returns them."""
+        ledgers = [led for led in self.ledgers.values() if led.end is not None]
+        names = {name for led in ledgers for name in led.days}
+        done = [name for name in sorted(names)
+                if all(name in led.closed or parse_day(name)[1] + self.allowed_lateness_ms <= led.watermark
+                       for led in ledgers)]
+        for name in done:
+            self.closed_days[name] = zlib.compress(orjson.dumps(self._open_snapshot(name)), 6)
+            start, end = parse_day(name)
+            for led in ledgers:
+                led.days.pop(name, None)
+            self.minutes = {m: t for m, t in self.minutes.items() if not start <= m < end}
+            self.seconds = {s: t for s, t in self.seconds.items() if not start <= s < end}
+        return done
+
+    # -- reading ----------------------------------------------------------------------------------------
 
     def take_changes(self) -> dict[str, Changes]:
         """What changed since the last call, by day, including minutes that have just become final."""
@@ -91,24 +181,34 @@ class SalesView:
                 return round((newest - applied) * 1000 / (newest_ms - written_ms))
         return 0
 
-    def rejected(self) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
-        for ledger in self.ledgers.values():
-            for reason, n in ledger.rejected.items():
-                counts[reason] += n
-        return dict(counts)
+    def offsets(self) -> dict[str, int]:
+        """Per input partition, the offset everything below which is in these figures: a client can tell
+        exactly which orders an update includes (bench/freshness.py does)."""
+        return {str(p): led.end for p, led in sorted(self.ledgers.items()) if led.end is not None}
 
     def snapshot(self, day: str, changes: Changes | None = None) -> dict[str, Any]:
         """The day in the /api/snapshot shape; with `changes`, only those minutes and seconds (a delta)."""
+        closed = self.closed_days.get(day)
+        if closed is not None:
+            doc: dict[str, Any] = orjson.loads(zlib.decompress(closed))
+            return {**doc, "as_of_ms": self.as_of_ms, "ingest_rate": self.ingest_rate(),
+                    "offsets": self.offsets()}
+        return self._open_snapshot(day, changes)
+
+    def _open_snapshot(self, day: str, changes: Changes | None = None) -> dict[str, Any]:
         start, end = parse_day(day)
         if changes is None:
             minutes = sorted(m for m in self.minutes if start <= m < end)
             seconds = sorted(s for s in self.seconds if start <= s < end)
         else:
-            minutes = sorted(changes.minutes)
+            minutes = sorted(m for m in changes.minutes if m in self.minutes)
             seconds = sorted(s for s in changes.seconds if s in self.seconds)
         final_before = self.watermark(min) - self.grace_ms
         parts = [led.days[day] for led in self.ledgers.values() if day in led.days]
+        dead: dict[str, int] = defaultdict(int)
+        for part in parts:
+            for reason, n in part.dead.items():
+                dead[reason] += n
         return {
             "day": day,
             "as_of_ms": self.as_of_ms,
@@ -116,28 +216,28 @@ class SalesView:
             **_day_figures(parts),
             "minutes": [_minute(m, self.minutes[m], final_before) for m in minutes],
             "seconds": [_second(s, self.seconds[s]) for s in seconds],
-            "dead_letters": self.rejected(),
-            "late_events": sum(led.late for led in self.ledgers.values()),
+            "dead_letters": dict(sorted(dead.items())),
+            "late_events": sum(part.late for part in parts),
+            "rerouted": sum(part.rerouted for part in parts),
             "ingest_rate": self.ingest_rate(),
-            # Per input partition, the offset everything below which is in these figures: a client can
-            # tell exactly which orders an update includes (bench/freshness.py does).
-            "offsets": {str(p): led.end for p, led in sorted(self.ledgers.items()) if led.end is not None},
+            "offsets": self.offsets(),
         }
 
 
-def _fold(merged: dict[int, Totals], new: dict[int, Totals], before: dict[int, Totals | None]) -> None:
+def _replace(merged: dict[int, Totals], key: int, old: Totals | None, new: list[int] | None) -> None:
     # Each partition's bucket is absolute: take its old value out of the sum and put the new one in.
-    for key, totals in new.items():
-        bucket = merged.get(key)
-        if bucket is None:
-            bucket = merged[key] = Totals()
-        old = before[key]
-        if old is not None:
-            bucket.subtract(old)
-        bucket.merge(totals)
+    bucket = merged.get(key)
+    if bucket is None:
+        bucket = merged[key] = Totals()
+    if old is not None:
+        bucket.subtract(old)
+    if new is not None:
+        bucket.merge(Totals.from_list(new))
+    if not (bucket.orders or bucket.gross_cents or bucket.refunds_cents) and new is None:
+        del merged[key]
 
 
-def _day_figures(parts: list[DaySales]) -> dict[str, Any]:
+def _day_figures(parts: list[DayView]) -> dict[str, Any]:
     totals = Totals()
     countries: dict[str, Totals] = defaultdict(Totals)
     channels: dict[str, Totals] = defaultdict(Totals)
@@ -147,22 +247,24 @@ def _day_figures(parts: list[DaySales]) -> dict[str, Any]:
             countries[key].merge(t)
         for key, t in part.channels.items():
             channels[key].merge(t)
-    # A merchant, and so its products, lives in one partition (the key is merchant_id): the overall top
-    # ten is the top ten of the partitions' top tens.
+    # A merchant, and so its products, lives in one partition (stream.core.routing): the overall top ten
+    # is the top ten of the partitions' top tens.
     merchants = [(k, part.merchants[k]) for part in parts for k in part.top_merchants]
     products = [(k, part.products[k]) for part in parts for k in part.top_products]
     top_merchants = heapq.nlargest(TOP, merchants, key=lambda kv: (merchant_net(kv[1]), kv[0]))
     top_products = heapq.nlargest(TOP, products, key=lambda kv: (kv[1][NET], kv[0]))
+    sketches = [part.customers() for part in parts if part.sketch is not None]
     return {
         # An estimate can overshoot; shoppers never outnumber orders.
         "totals": {**totals.as_dict(), "aov_cents": _aov(totals), "unique_customers": min(
-            totals.orders, Uniques.union(p.customers for p in parts).estimate())},
+            totals.orders, Uniques.union(sketches).estimate() if sketches else 0)},
         "countries": _breakdown("country", countries),
         "channels": _breakdown("channel", channels),
         "top_merchants": [{"merchant_id": k, "name": m[NAME], "orders": m[ORDERS],
                            "net_cents": merchant_net(m)} for k, m in top_merchants],
-        "top_products": [{"sku": k, "title": p[TITLE], "merchant_id": p[MERCHANT], "qty": p[QTY],
-                          "net_cents": p[NET]} for k, p in top_products],
+        "top_products": [{"sku": sku, "title": p[TITLE], "merchant_id": merchant,
+                          "qty": p[QTY], "net_cents": p[NET]}
+                         for (merchant, sku), p in top_products],
     }
 
 
@@ -189,3 +291,4 @@ def _minute(start_ms: int, totals: Totals, final_before: int) -> dict[str, Any]:
 def _second(start_ms: int, totals: Totals) -> dict[str, int]:
     return {"start_ms": start_ms, "orders": totals.orders, "gross_cents": totals.gross_cents,
             "refunds_cents": totals.refunds_cents}
+

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
 from stream.config import Settings
 from stream.kafka import clients
 
-# Checkpoints and dead letters are the record of truth next to `orders`: keep them as long as `orders`.
 KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}
+RECORD_BYTES = str(8 * 1024 * 1024)  # a checkpoint or snapshot record of a busy partition fits
 
 
 class TopicError(RuntimeError):
@@ -19,10 +20,21 @@ class TopicError(RuntimeError):
 
 
 def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
-    # Checkpoints for input partition p go to aggregates partition p, so the counts must match.
+    """Every topic the worker needs, with its partition count and the configs salesdash owns."""
+    # Checkpoints for input partition p go to partition p of each of these, so the counts must match.
     n = settings.orders_partitions
-    return {settings.orders_topic: (n, {}), settings.aggregates_topic: (n, KEEP_FOREVER),
-            settings.dlq_topic: (n, KEEP_FOREVER), settings.owners_topic: (n, KEEP_FOREVER)}
+    # Time retention is safe for checkpoints because readers start from the newest snapshot; records roll
+    # into new segments often enough that retention can delete whole old ones.
+    aggregates = {"retention.ms": str(settings.aggregates_retention_ms), "retention.bytes": "-1",
+                  "segment.ms": str(max(1000, min(settings.aggregates_retention_ms // 8, 3_600_000))),
+                  "max.message.bytes": RECORD_BYTES, "cleanup.policy": "delete"}
+    compacted = {"cleanup.policy": "compact", "max.message.bytes": RECORD_BYTES, "retention.ms": "-1",
+                 "min.cleanable.dirty.ratio": "0.2", "segment.ms": "600000"}
+    dead_letters = {"retention.ms": str(settings.dlq_retention_ms), "retention.bytes": "-1",
+                    "max.message.bytes": RECORD_BYTES}
+    return {settings.orders_topic: (n, {}), settings.aggregates_topic: (n, aggregates),
+            settings.snapshots_topic: (n, compacted), settings.state_topic: (n, compacted),
+            settings.dlq_topic: (n, dead_letters), settings.owners_topic: (n, KEEP_FOREVER)}
 
 
 def create_topics(settings: Settings, topics: dict[str, tuple[int, dict[str, str]]],
@@ -45,10 +57,21 @@ def create_topics(settings: Settings, topics: dict[str, tuple[int, dict[str, str
 
 
 def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
-    """Create the topics that are missing; refuse to run against a topic with the wrong partition count."""
+    """Create the topics that are missing and bring the configs salesdash owns up to date on the ones
+    that exist (a log written by an earlier version); refuse a topic with the wrong partition count."""
     wanted = topic_specs(settings)
     create_topics(settings, wanted, timeout)
-    existing = clients.admin(settings).list_topics(timeout=timeout).topics
+    admin = clients.admin(settings)
+    resources = [ConfigResource("topic", name, incremental_configs=[
+        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+        for key, value in config.items()]) for name, (_, config) in wanted.items()
+        if config and name != settings.orders_topic]
+    for resource, future in admin.incremental_alter_configs(resources, request_timeout=timeout).items():
+        try:
+            future.result()
+        except Exception as exc:
+            raise TopicError(f"cannot configure topic {resource.name}: {exc}") from exc
+    existing = admin.list_topics(timeout=timeout).topics
     for name, (partitions, _) in wanted.items():
         have = len(existing[name].partitions)
         if have != partitions:

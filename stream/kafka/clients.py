@@ -54,6 +54,9 @@ def consumer(settings: Settings, purpose: str, *, group: str | None = None, pref
         "enable.partition.eof": True,
         "isolation.level": "read_committed",
         "auto.offset.reset": "earliest",
+        # A fetch at the end of the log waits this long for more: short, so the end of a range is seen
+        # at once (librdkafka's 500 ms made every read of a partition's history cost a second).
+        "fetch.wait.max.ms": 20,
         **PREFETCH[prefetch],
         "log_level": 0,  # failures surface as errors the reader handles: one line, not a log spray
         "error_cb": _quiet,

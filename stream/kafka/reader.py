@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, cast
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from stream.config import Settings
 from stream.kafka import clients
@@ -69,6 +69,18 @@ class Reader:
         fresh = []
         for key, start in starts.items():
             stop = None if stops is None else stops[key]
+            if start == BEGINNING:  # asked of the broker at once: librdkafka's own lookup costs ~0.5 s
+                try:
+                    start = self.watermarks(key)[0]
+                except KafkaException as exc:
+                    if exc.args[0].code() not in _MISSING:
+                        raise
+                    if not self.missing_is_empty:
+                        raise ReadError(f"no topic {key[0]} on the broker") from None
+                    self.reached_end.add(key)
+                    if stop is not None:
+                        self.ended.add(key)
+                    continue
             if stop is not None and 0 <= stop <= start:
                 self.ended.add(key)  # an empty range: nothing to read
                 continue
@@ -146,9 +158,10 @@ class Reader:
         return out
 
     def records(self, timeout: float = 1.0, most: int = 10_000) -> Iterator[Consumed]:
-        """Every record until each partition with a stop has reached it."""
+        """Every record until each partition with a stop has reached it. Eager: consume() would wait out
+        its whole timeout for a full batch, once per call, however little is left to read."""
         while not self.done:
-            yield from self.take(most, timeout)
+            yield from self.take(most, timeout, eager=True)
 
     def close(self) -> None:
         self.consumer.close()

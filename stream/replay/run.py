@@ -48,6 +48,7 @@ class Plan:
     from_ms: int | None = None  # paced from this event time; earlier records run at full speed
     cut_minutes: bool = False  # a checkpoint per partition per minute of log time (a seekable session)
     cut_every_s: float | None = None  # and at least this often in wall time while paced (smooth viewers)
+    partitions: int | None = None  # the topic's partition count: orders outside their merchant's are skipped
 
 
 @dataclass
@@ -94,7 +95,7 @@ def run(plan: Plan, spans: list[Span], on_checkpoint: Callable[[int, bytes], Non
         on_progress: Callable[[Progress, SalesView], None] | None = None) -> tuple[SalesView, Tally]:
     """Replay `spans`; returns the folded view and the tally of what was read."""
     rules = plan.settings.rules
-    view = SalesView(rules.seconds_horizon_ms, rules.grace_ms)
+    view = SalesView(rules)
     tally = Tally()
     dealt = shares(spans, processes())
     if not dealt:
@@ -180,7 +181,7 @@ def _read_share(plan: Plan, spans: list[Span], index: int, out: Queue[Any], go: 
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     try:
-        replay = DayReplay(plan.day, plan.settings.rules, spans, wall_ms=wall_ms,
+        replay = DayReplay(plan.day, plan.settings.rules, spans, wall_ms=wall_ms, partitions=plan.partitions,
                            cut_minutes=plan.cut_minutes)
         share = _Share(plan, replay, index, out, go, anchor)
         if plan.speed is None:

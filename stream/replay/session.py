@@ -24,7 +24,7 @@ from stream.kafka.admin import TopicError, create_topics
 from stream.kafka.clients import MAX_RECORD_BYTES
 from stream.kafka.writer import Writer
 
-VERSION = 1
+VERSION = 2  # 2: sessions of version 3 checkpoints (version 1 held version 2 ones)
 ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 

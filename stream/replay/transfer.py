@@ -38,11 +38,12 @@ def export_day(settings: Settings, topic: str, day: Day, path: Path,
     partitions, spans = reading.locate(settings, topic, day)
     writer = archive.ArchiveWriter(path, day.name, topic, partitions)
     try:
-        replay = DayReplay(day, settings.rules, spans, wall_ms=wall_ms, on_record=writer.add)
+        replay = DayReplay(day, settings.rules, spans, wall_ms=wall_ms, partitions=partitions,
+                           on_record=writer.add)
         reading.read(settings, topic, spans, replay, after_batch=lambda: on_progress(replay))
         if replay.day_records == 0:
             raise NoOrders(day.name, topic)
-        view = SalesView(settings.rules.seconds_horizon_ms, settings.rules.grace_ms)
+        view = SalesView(settings.rules)
         for checkpoint in replay.cut():
             view.apply(checkpoint.encode())
         totals = view.snapshot(day.name)["totals"]

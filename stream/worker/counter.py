@@ -1,30 +1,40 @@
 """The counting loop: reads the input partitions this worker owns, counts them, publishes checkpoints.
 
 It runs in its own thread with a plain confluent-kafka consumer (manually assigned, positioned at each
-partition's checkpointed `end`) and producer, so the hot path costs a few microseconds an event instead of
-faust's per-message pipeline; faust decides *which* partitions this worker owns (see stream/worker.py).
-Ownership changes arrive as commands and are applied only between batches, so a batch is always
-published in full before a partition is handed over.
+partition's published end), so the hot path costs a few microseconds an event instead of faust's
+per-message pipeline; faust decides *which* partitions this worker owns (stream/worker/membership.py).
+
+- Ownership changes arrive as commands and are applied between batches. Taking a partition over runs in
+  a pool, all partitions at once, while the others go on counting; a revoke is answered at once.
+- Each partition has its own transactional writer (stream/kafka/transactions.py): a checkpoint, the dead
+  letters and reroutes of its range and, now and then, a snapshot commit together. Commits run in the
+  background while the next batch is counted; a partition waits for its own previous commit only.
+- A worker fenced by a newer owner lets the partition go; a failed transaction rebuilds the partition
+  from the log. Bad data never stops counting: it goes to the dead letters.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from stream.config import Settings
-from stream.core.order import InvalidOrder
-from stream.core.partition import PartitionState
+from stream.core.partition import PoisonRecord
+from stream.core.routing import Homes
 from stream.kafka.reader import BEGINNING, Consumed, Reader
-from stream.kafka.writer import Writer
-from stream.worker.recovery import latest_end, recover
+from stream.kafka.transactions import Fenced, TransactionFailed
+from stream.worker.recovery import Cancelled, Claim, Owned, aggregates_high, recover
 
 log = logging.getLogger("salesdash.stream")
+MAX_DEAD_LETTER_BYTES = 1_048_576  # a value larger than this is cut: the dead letter must always fit
+MAX_DETAIL = 1_000
 
 
 @dataclass
@@ -38,17 +48,25 @@ class OrdersConsumer(threading.Thread):
     def __init__(self, settings: Settings) -> None:
         super().__init__(name="orders-consumer", daemon=True)
         self.settings = settings
-        self.states: dict[int, PartitionState] = {}
+        self.owned: dict[int, Owned] = {}
         self.reading: set[int] = set()
         self.counted = 0
+        self.fenced = 0  # partitions let go because a newer owner claimed them
         self.failed: BaseException | None = None
+        self._homes = Homes(settings.orders_partitions)
+        self._claims: dict[int, tuple[Claim, Future[Owned]]] = {}
+        self._parked: dict[int, Owned] = {}  # let go in a rebalance: kept in case it comes back
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._stop_event = threading.Event()
+        self._recoveries = ThreadPoolExecutor(settings.orders_partitions, thread_name_prefix="recovery")
+        self._commits = ThreadPoolExecutor(settings.orders_partitions, thread_name_prefix="commit")
+        self._pending_commits: dict[int, Future[None]] = {}
         # Never joins its group: partitions are assigned by faust. A small prefetch keeps RSS flat however
         # far behind the worker is.
         self._input = Reader.open(settings, "reader", group=f"{settings.stream_group}.reader",
                                   prefetch="small")
-        self._writer = Writer(settings)
+        hold = os.environ.get("STREAM_TEST_HOLD_FIRST_PUBLISH")  # tests: force a zombie's race, see README
+        self._hold_first_publish = Path(hold) if hold else None
 
     # -- called from faust's event loop -------------------------------------------------------------
 
@@ -81,28 +99,34 @@ class OrdersConsumer(threading.Thread):
         gc.set_threshold(100_000, 50, 100)
         try:
             while not self._stop_event.is_set():
-                self._handle_commands(block=not self.reading)
+                self._handle_commands(block=not self.reading, timeout=0.02 if self._claims else 0.2)
+                self._adopt_recovered()
                 if self.reading:
                     batch = self._input.take(self.settings.batch_max, self.settings.batch_within_ms / 1000)
                     self._count(batch)
+                self._publish_due()
+            self._let_go(set(self.owned), snapshot=True)  # a graceful stop hands everything over
         except BaseException as exc:  # a broken consumer must take the worker down, not idle silently
             self.failed = exc
             log.exception("orders consumer failed")
         finally:
             self._fail_pending()
-            self._writer.flush(30)
+            for claim, _ in self._claims.values():
+                claim.cancel()
+            self._recoveries.shutdown(wait=False, cancel_futures=True)
+            self._commits.shutdown(wait=True)
             self._input.close()
 
-    def _handle_commands(self, block: bool) -> None:
+    def _handle_commands(self, block: bool, timeout: float) -> None:
         while True:
             try:
-                command = self._commands.get(timeout=0.2) if block else self._commands.get_nowait()
+                command = self._commands.get(timeout=timeout) if block else self._commands.get_nowait()
             except queue.Empty:
                 return
             block = False
             try:
                 if command.kind == "pause":
-                    self._unassign(command.partitions & self.reading)
+                    self._pause(command.partitions)
                 else:
                     self._own(command.partitions)
                 command.done.set_result(None)
@@ -110,31 +134,72 @@ class OrdersConsumer(threading.Thread):
                 command.done.set_exception(exc)
                 raise
 
-    def _own(self, partitions: set[int]) -> None:
-        for partition in set(self.states) - partitions:
-            del self.states[partition]  # someone else counts it now
-        self._unassign(self.reading - partitions)
-        start = {}
-        for partition in sorted(partitions - self.reading):
-            state = self.states.get(partition)
-            # Memory survives a rebalance only if nobody published for the partition meanwhile.
-            if state is None or latest_end(self.settings, partition) != state.ledger.end:
-                started = time.monotonic()
-                state = self.states[partition] = recover(self.settings, partition)
-                log.info("partition %d recovered in %.2fs: input applied below offset %s, %d dedupe ids",
-                         partition, time.monotonic() - started, state.ledger.end, len(state.dedupe))
-            end = state.ledger.end
-            start[(self.settings.orders_topic, partition)] = BEGINNING if end is None else end
-        if start:
-            self._input.assign(start)
-            self.reading |= {partition for _, partition in start}
-        log.info("counting partitions %s", sorted(self.reading))
+    def _pause(self, partitions: set[int]) -> None:
+        for partition in partitions & set(self._claims):
+            claim, _ = self._claims.pop(partition)
+            claim.cancel()  # answered at once: a claim in progress finishes first, no later one starts
+        self._let_go(partitions & set(self.owned), snapshot=True)
 
-    def _unassign(self, partitions: set[int]) -> None:
-        if partitions:
-            self._publish()  # whoever takes over must find every checkpoint of ours in the log
-            self._input.unassign({(self.settings.orders_topic, p) for p in partitions})
-            self.reading -= partitions
+    def _own(self, partitions: set[int]) -> None:
+        for partition in set(self._claims) - partitions:
+            self._claims.pop(partition)[0].cancel()
+        self._let_go(set(self.owned) - partitions, snapshot=True)
+        for partition in set(self._parked) - partitions:
+            self._parked.pop(partition).writer.close()
+        for partition in sorted(partitions - set(self.owned) - set(self._claims)):
+            claim = Claim(partition)
+            parked = self._parked.pop(partition, None)
+            self._claims[partition] = (claim, self._recoveries.submit(
+                recover, self.settings, claim, self._homes, parked))
+        log.info("owning partitions %s (recovering %s)", sorted(partitions), sorted(self._claims))
+
+    def _adopt_recovered(self) -> None:
+        for partition, (claim, future) in list(self._claims.items()):
+            if not future.done():
+                continue
+            del self._claims[partition]
+            try:
+                owned = future.result()
+            except Cancelled:
+                continue
+            except Exception as exc:  # the broker went away meanwhile: try again
+                log.error("recovering partition %d failed (%s); retrying", partition, exc)
+                retry = Claim(partition)
+                self._claims[partition] = (retry, self._recoveries.submit(
+                    recover, self.settings, retry, self._homes, None))
+                continue
+            if claim.cancelled:
+                owned.writer.close()
+                continue
+            self.owned[partition] = owned
+            end = owned.state.end
+            self._input.assign({(self.settings.orders_topic, partition): BEGINNING if end is None else end})
+            self.reading.add(partition)
+            log.info("counting partitions %s", sorted(self.reading))
+
+    def _let_go(self, partitions: set[int], snapshot: bool) -> None:
+        """Publish what is pending (and a snapshot, so the next owner starts where this one stops), then
+        stop reading: whoever takes over finds every record of ours in the log."""
+        for partition in sorted(partitions):
+            owned = self.owned.get(partition)
+            if owned is None:
+                continue
+            try:
+                self._publish(partition, owned, snapshot=snapshot)
+                self._wait_commit(partition)
+                owned.aggregates_high = aggregates_high(self.settings, partition)
+                self._parked[partition] = owned
+            except Exception as exc:  # fenced, aborted, or Kafka out of reach: the next owner counts them
+                log.warning("partition %d: its last records were not published (%s); its next owner counts "
+                            "them", partition, exc)
+                owned.writer.close()
+            self.owned.pop(partition, None)
+        gone = partitions & self.reading
+        if gone:
+            self._input.unassign({(self.settings.orders_topic, p) for p in gone})
+            self.reading -= gone
+
+    # -- counting -----------------------------------------------------------------------------------
 
     def _count(self, messages: list[Consumed]) -> None:
         if not messages:
@@ -147,47 +212,153 @@ class OrdersConsumer(threading.Thread):
             if run is None:
                 run = by_partition[partition] = []
             run.append(message)
-        touched: dict[int, PartitionState] = {}
         for partition, run in by_partition.items():
-            state = self.states.get(partition)
-            if state is None or partition not in self.reading:
+            owned = self.owned.get(partition)
+            if owned is None or partition not in self.reading:
                 continue  # fetched just before the partition was handed over: its owner reads it
-            touched[partition] = state
-            for message, rejection in state.apply_batch(run, now_ms):
-                self._dead_letter(message, rejection)
-        for partition, state in touched.items():
-            record = state.checkpoint(now_ms)
-            if record is not None:
-                self._writer.send(self.settings.aggregates_topic, record.encode(), str(partition).encode(),
-                                  partition=partition)
-        # Checkpoints are pipelined: the next batch is counted while these are in flight. A failed one
-        # breaks its partition's chain for every reader until the partition is rebuilt from the log.
-        self._writer.poll(0)
-        if self._writer.errors or len(self._writer) > 20 * self.settings.orders_partitions:
-            self._publish()
+            try:
+                applied = owned.state.apply_batch(run, now_ms)
+            except PoisonRecord as poison:
+                self._poisoned(partition, owned, poison, run)
+                continue
+            if owned.range_since is None:
+                owned.range_since = time.monotonic()
+            try:
+                for message, rejection in applied.rejected:
+                    self._dead_letter(owned, message, rejection.reason, rejection.detail)
+                for message, home, merchant in applied.rerouted:
+                    self._reroute(owned, message, home, merchant)
+            except (Fenced, TransactionFailed) as exc:
+                self._failed(partition, exc)
         self.counted += len(messages)
 
-    def _publish(self) -> None:
-        """Wait until Kafka has acknowledged everything produced; rebuild what it refused."""
-        self._writer.flush(60)
-        if self._writer.errors:
-            self._recover_after_failed_delivery(set(self.reading))
+    def _dead_letter(self, owned: Owned, message: Consumed, reason: str, detail: str) -> None:
+        self._wait_commit(owned.state.partition)
+        value = message.value()
+        headers = [("reason", reason.encode()), ("detail", detail[:MAX_DETAIL].encode()),
+                   ("source", f"{message.topic()}/{message.partition()}/{message.offset()}".encode())]
+        if value is not None and len(value) > MAX_DEAD_LETTER_BYTES:
+            cut = f"{len(value)} bytes, the first {MAX_DEAD_LETTER_BYTES} kept"
+            headers.append(("truncated", cut.encode()))
+            value = value[:MAX_DEAD_LETTER_BYTES]
+        owned.writer.send(self.settings.dlq_topic, value, message.key(), message.partition(), headers=headers)
 
-    def _dead_letter(self, message: Consumed, rejection: InvalidOrder) -> None:
-        self._writer.send(self.settings.dlq_topic, message.value(), message.key(), headers=[
-            ("reason", rejection.reason.encode()), ("detail", rejection.detail.encode()),
-            ("source", f"{message.topic()}/{message.partition()}/{message.offset()}".encode()),
-        ])
+    def _reroute(self, owned: Owned, message: Consumed, home: int, merchant: str) -> None:
+        # The copy lands where its merchant counts, keyed by it, with the order's own time: in the same
+        # transaction as the checkpoint that passes over the original, so it is copied exactly once.
+        self._wait_commit(owned.state.partition)
+        origin = f"{message.topic()}/{message.partition()}/{message.offset()}".encode()
+        owned.writer.send(self.settings.orders_topic, message.value(), merchant.encode(), home,
+                          timestamp=message.timestamp()[1], headers=[("rerouted_from", origin)])
 
-    def _recover_after_failed_delivery(self, partitions: set[int]) -> None:
-        # Memory is ahead of the log: rebuild these partitions from what Kafka holds and re-read from there.
-        log.error("publishing failed (%s); recovering partitions %s", self._writer.errors[0],
-                  sorted(partitions))
-        self._writer.errors.clear()
-        for partition in partitions:
-            state = self.states[partition] = recover(self.settings, partition)
-            end = state.ledger.end
-            self._input.seek((self.settings.orders_topic, partition), BEGINNING if end is None else end)
+    def _poisoned(self, partition: int, owned: Owned, poison: PoisonRecord, run: list[Consumed]) -> None:
+        """A record broke counting half way: rebuild the partition from the log, pass the record over
+        (a checkpoint names it, so a recount passes it over too) and dead-letter it."""
+        log.error("partition %d: %s; rebuilding it and passing the record over", partition, poison)
+        record = next(m for m in run if m.offset() == poison.offset)
+        self._rebuild(partition)
+        rebuilt = self.owned.get(partition)
+        if rebuilt is not None:
+            rebuilt.state.skip.add(poison.offset)
+            try:
+                self._dead_letter(rebuilt, record, "internal_error", f"counting raised {poison.cause!r}")
+            except (Fenced, TransactionFailed) as exc:
+                self._failed(partition, exc)
+
+    # -- publishing ---------------------------------------------------------------------------------
+
+    def _publish_due(self) -> None:
+        now = time.monotonic()
+        for partition, owned in list(self.owned.items()):
+            state = owned.state
+            records_due = state.pending >= self.settings.checkpoint_records
+            time_due = owned.range_since is not None and \
+                now - owned.range_since >= self.settings.checkpoint_ms / 1000
+            idle_due = state.idle_changes and now - owned.published_at >= \
+                self.settings.rules.sketch_every_ms / 1000
+            if records_due or time_due or idle_due or not owned.snapshotted:
+                try:
+                    self._publish(partition, owned, snapshot=False)
+                except (Fenced, TransactionFailed) as exc:
+                    self._failed(partition, exc)
+
+    def _publish(self, partition: int, owned: Owned, snapshot: bool) -> None:
+        state, writer = owned.state, owned.writer
+        now_ms = int(time.time() * 1000)
+        self._wait_commit(partition)
+        record = state.checkpoint(now_ms, force=True)
+        due = snapshot or not owned.snapshotted or state.since_snapshot >= self.settings.snapshot_records or \
+            time.monotonic() - owned.snapshot_at >= self.settings.snapshot_every_s
+        # A snapshot only of a state that has anything new (or has none yet): a quiet partition costs nothing.
+        take = due and state.end is not None and (record is not None or state.since_snapshot > 0
+                                                  or not owned.snapshotted)
+        if record is None and not take and not writer.open:
+            return
+        if owned.first_publish:
+            self._hold_for_test(partition)
+            owned.first_publish = False
+        if record is not None:
+            writer.send(self.settings.aggregates_topic, record.encode(), str(partition).encode(), partition)
+        if take:
+            start = writer.checkpoint_offset + 1 if writer.checkpoint_offset >= 0 else BEGINNING
+            heads, tables = state.snapshot(now_ms, start)
+            for key, value in tables:
+                writer.send(self.settings.state_topic, value, key, partition)
+            for key, value in heads:
+                writer.send(self.settings.snapshots_topic, value, key, partition)
+            owned.snapshotted = True
+            owned.snapshot_at = time.monotonic()
+        owned.range_since = None
+        owned.published_at = time.monotonic()
+        self._pending_commits[partition] = self._commits.submit(writer.commit)
+
+    def _wait_commit(self, partition: int) -> None:
+        """Wait for the partition's previous commit: its outcome must be known before the next write."""
+        pending = self._pending_commits.pop(partition, None)
+        if pending is not None:
+            pending.result()  # raises Fenced or TransactionFailed
+
+    def _failed(self, partition: int, error: Exception) -> None:
+        owned = self.owned.pop(partition, None)
+        self._pending_commits.pop(partition, None)
+        if partition in self.reading:
+            self._input.unassign({(self.settings.orders_topic, partition)})
+            self.reading.discard(partition)
+        if owned is not None:
+            owned.writer.close()
+        if isinstance(error, Fenced):
+            # A newer owner claimed it (this worker was cut off: paused, stalled, partitioned away). Its
+            # records were never committed; faust will tell this worker what it owns now.
+            self.fenced += 1
+            log.warning("partition %d was taken over by a newer owner; letting it go (%s)", partition, error)
+            return
+        log.error("publishing partition %d failed (%s); rebuilding it from the log", partition, error)
+        self._rebuild(partition)
+
+    def _rebuild(self, partition: int) -> None:
+        """Memory is ahead of the log: claim the partition again and recover it, the others counting on."""
+        owned = self.owned.pop(partition, None)
+        if owned is not None:
+            owned.writer.close()
+        if partition in self.reading:
+            self._input.unassign({(self.settings.orders_topic, partition)})
+            self.reading.discard(partition)
+        claim = Claim(partition)
+        future = self._recoveries.submit(recover, self.settings, claim, self._homes, None)
+        self._claims[partition] = (claim, future)
+        future.result()  # the caller carries on from the rebuilt state
+        self._adopt_recovered()
+
+    def _hold_for_test(self, partition: int) -> None:
+        # Only with STREAM_TEST_HOLD_FIRST_PUBLISH: a successor's first publish waits until a test lets it,
+        # so the test can have a fenced predecessor try to write first.
+        if self._hold_first_publish is None:
+            return
+        log.info("partition %d: holding the first publish until %s exists", partition,
+                 self._hold_first_publish)
+        deadline = time.monotonic() + 120
+        while not self._hold_first_publish.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _fail_pending(self) -> None:
         while True:
@@ -196,3 +367,4 @@ class OrdersConsumer(threading.Thread):
             except queue.Empty:
                 return
             command.done.set_exception(RuntimeError("the orders consumer stopped"))
+

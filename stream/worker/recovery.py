@@ -1,30 +1,95 @@
-"""Rebuild one partition's state from Kafka: fold its checkpoints, then re-read recent input for dedupe."""
+"""Taking a partition over: claim it (fencing the previous owner), load its newest snapshot, and count the
+published ranges after it again, so the state equals what its predecessor last published."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from dataclasses import dataclass, field
 
 from stream.config import Settings
-from stream.core.checkpoint import Checkpoint, PartitionLedger
 from stream.core.partition import PartitionState
-from stream.kafka.reader import BEGINNING, last_value, read_range
+from stream.core.routing import Homes
+from stream.kafka.reader import BEGINNING, Reader, read_range
+from stream.kafka.transactions import PartitionWriter
+from stream.store import read_chain, read_snapshots
+
+log = logging.getLogger("salesdash.stream")
 
 
-def recover(settings: Settings, partition: int) -> PartitionState:
-    ledger = PartitionLedger(partition, settings.rules.seconds_horizon_ms)
-    for message in read_range(settings, settings.aggregates_topic, partition, BEGINNING):
-        raw = message.value()
-        if raw is not None:
-            ledger.accept(Checkpoint.decode(raw))
-    state = PartitionState(ledger, settings.rules)
-    state.forget_closed()
-    if ledger.end is not None and ledger.dedupe_from is not None:
-        history = read_range(settings, settings.orders_topic, partition, ledger.dedupe_from, ledger.end)
-        state.rebuild_dedupe(((m.offset(), m.value()) for m in history), int(time.time() * 1000))
-    return state
+class Cancelled(Exception):
+    """The partition was revoked while it was being recovered."""
 
 
-def latest_end(settings: Settings, partition: int) -> int | None:
-    """`end` of a partition's newest checkpoint (None if none): tells whether memory is stale."""
-    last = last_value(settings, settings.aggregates_topic, partition)
-    return None if last is None else Checkpoint.decode(last).end
+@dataclass
+class Owned:
+    """A partition this worker counts: its state, the writer that holds its claim, and publishing pace."""
+
+    state: PartitionState
+    writer: PartitionWriter
+    aggregates_high: int = -1  # the aggregates log's end when this worker last let the partition go
+    first_publish: bool = True
+    range_since: float | None = None  # monotonic time the oldest unpublished record was counted
+    published_at: float = field(default_factory=time.monotonic)
+    snapshot_at: float = field(default_factory=time.monotonic)
+    snapshotted: bool = False  # a snapshot of this chain exists (else the next checkpoint takes one)
+
+
+@dataclass
+class Claim:
+    """One recovery in flight: `cancel()` waits for a claim in progress, so no late claim can fence the
+    partition's next owner."""
+
+    partition: int
+    cancelled: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        with self.lock:
+            pass
+
+
+def aggregates_high(settings: Settings, partition: int) -> int:
+    reader = Reader.open(settings, "high")
+    try:
+        return reader.watermarks((settings.aggregates_topic, partition), timeout=30)[1]
+    finally:
+        reader.close()
+
+
+def recover(settings: Settings, claim: Claim, homes: Homes, parked: Owned | None) -> Owned:
+    """Claim the partition and rebuild its state; `parked`, what this worker held when it let the partition
+    go, is reused if nobody published for it meanwhile."""
+    p = claim.partition
+    started = time.monotonic()
+    with claim.lock:
+        if claim.cancelled:
+            raise Cancelled(p)
+        writer = parked.writer if parked is not None else \
+            PartitionWriter(settings, p, settings.aggregates_topic)
+        writer.init()  # from here on no earlier owner can commit a record for p
+    if parked is not None and parked.aggregates_high == aggregates_high(settings, p):
+        log.info("partition %d: nothing was published since this worker held it: kept in memory", p)
+        return Owned(parked.state, writer, snapshotted=parked.snapshotted)
+    found, unreadable = read_snapshots(settings, [p], with_tables=True)
+    if claim.cancelled:
+        raise Cancelled(p)
+    snapshot = found.get(p)
+    if snapshot is not None:
+        state = PartitionState.restore(snapshot, settings.rules, homes)
+        chain = read_chain(settings, p, snapshot.state.end, snapshot.state.aggregates_from)
+    else:
+        state = PartitionState(p, settings.rules, homes)
+        chain = read_chain(settings, p, None, BEGINNING)
+    if chain.ranges:
+        first = chain.ranges[0].start if state.end is None else state.end
+        records = read_range(settings, settings.orders_topic, p, first, chain.ranges[-1].end)
+        state.recount(chain.ranges, records)
+    writer.checkpoint_offset = chain.next_offset - 1
+    log.info("partition %d recovered in %.2fs: input applied below offset %s (%s, %d ranges counted again, "
+             "%d unreadable records skipped)", p, time.monotonic() - started, state.end,
+             "from a snapshot" if snapshot is not None else "no snapshot yet", len(chain.ranges),
+             unreadable + chain.unreadable)
+    return Owned(state, writer, snapshotted=snapshot is not None)

@@ -2,7 +2,6 @@
 
 import orjson
 
-from stream.core.checkpoint import PartitionLedger
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
 from stream.core.salesview import SalesView
@@ -15,7 +14,7 @@ NOW = NOON + 60_000
 def view_of(*partitions: list[dict]) -> SalesView:
     view = SalesView()
     for number, events in enumerate(partitions):
-        state = PartitionState(PartitionLedger(number), Rules())
+        state = PartitionState(number, Rules())
         for offset, event in enumerate(events):
             state.apply(offset, orjson.dumps(event), NOW)
         record = state.checkpoint(NOW)
@@ -75,7 +74,7 @@ def test_unique_shoppers_merge_across_partitions_without_double_counting() -> No
 
 def test_a_refund_that_drops_a_merchant_out_of_the_top_ten_is_reflected() -> None:
     view = SalesView()
-    state = PartitionState(PartitionLedger(0), Rules())
+    state = PartitionState(0, Rules())
     events = [order_event(merchant_id="big", total_minor=50_000)]
     events += [order_event(merchant_id=f"m{i:02d}", total_minor=1_000 + i) for i in range(10)]
     for offset, event in enumerate(events):

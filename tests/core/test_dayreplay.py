@@ -109,7 +109,7 @@ def test_with_minute_cuts_a_checkpoint_holds_the_state_as_a_new_minute_starts() 
                        cut_minutes=True)
     (first,) = reader.take()
     assert (first.start, first.end) == (0, 2)
-    assert first.days[DAY.name]["totals"] == [2, 3, 0]
+    assert first.days[DAY.name]["t"] == [2, 3, 0]
     (rest,) = reader.cut()
     assert (rest.start, rest.end) == (2, 3)
 

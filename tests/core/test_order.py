@@ -1,3 +1,4 @@
+import json
 from typing import Any
 
 import orjson
@@ -7,10 +8,13 @@ from stream.core.order import MAX_EVENT_BYTES, InvalidOrder, parse_order
 from tests.support.orders import NOON, order_event
 
 NOW = NOON + 3_600_000
+SKEW = 300_000  # STREAM_MAX_FUTURE_S's default
 
 
 def parse(event: Any) -> Any:
-    return parse_order(orjson.dumps(event), NOW)
+    # The standard library writes integers of any size, as a hostile producer may.
+    raw = event if isinstance(event, bytes) else json.dumps(event, ensure_ascii=False).encode()
+    return parse_order(raw, NOW, SKEW)
 
 
 def test_a_valid_order_is_parsed_with_its_usd_value() -> None:
@@ -46,6 +50,25 @@ def _without(field: str) -> dict[str, Any]:
         (order_event(currency=840), "wrong_type"),
         (order_event(occurred_at=NOON // 1000), "too_old"),  # seconds sent for ms
         (order_event(occurred_at=NOW + 2 * 86_400_000), "future_time"),
+        (order_event(occurred_at=NOW + SKEW + 1), "future_time"),  # one ms past the skew
+        (order_event(occurred_at=NOW + 9 * 3_600_000), "future_time"),  # local time sent as UTC
+        (order_event(occurred_at=2**53 + 1), "bad_value"),
+        (order_event(total_minor=10**15 + 1), "bad_value"),
+        (order_event(total_minor=2**64), "bad_value"),
+        (order_event(lines=[{"sku": "a", "title": "b", "qty": 2**64, "price_minor": 1}]), "bad_value"),
+        (order_event(lines=[{"sku": "a", "title": "b", "qty": 100_001, "price_minor": 1}]), "bad_value"),
+        (order_event(lines=[{"sku": "a", "title": "b", "qty": 1, "price_minor": 10**12 + 1}]), "bad_value"),
+        (order_event(lines=[{"sku": "a", "title": "b", "qty": 1, "price_minor": -1}]), "bad_value"),
+        # $1,000,000.01 in one line, or in lines that add up past it, though the total is small.
+        (order_event(lines=[{"sku": "a", "title": "b", "qty": 1, "price_minor": 100_000_001}]),
+         "absurd_amount"),
+        (order_event(lines=[{"sku": "a", "title": "b", "qty": 100_000, "price_minor": 1_001}]),
+         "absurd_amount"),
+        (order_event(lines=[{"sku": f"s{i}", "title": "b", "qty": 1, "price_minor": 250_001}
+                            for i in range(400)]), "absurd_amount"),
+        (order_event(currency="KRW", total_minor=10**12,
+                     lines=[{"sku": "a", "title": "b", "qty": 100_000, "price_minor": 10**12}]),
+         "absurd_amount"),
         (order_event(occurred_at=str(NOON)), "wrong_type"),
         (order_event(type="order_cancelled"), "bad_value"),
         (order_event(channel="fax"), "bad_value"),
@@ -82,7 +105,7 @@ def test_invalid_events_are_rejected_with_a_reason(event: Any, reason: str) -> N
 )
 def test_undecodable_messages_are_rejected_with_a_reason(raw: bytes | None, reason: str) -> None:
     with pytest.raises(InvalidOrder) as caught:
-        parse_order(raw, NOW)
+        parse_order(raw, NOW, SKEW)
     assert caught.value.reason == reason
 
 
@@ -104,7 +127,7 @@ def test_no_mutation_of_a_valid_event_escapes_as_anything_but_a_rejection() -> N
             else:
                 mutant.insert(position, rng.choice(b'{}[]",:0123456789-e.\\ntfu\xc3\xff'))
         try:
-            parse_order(bytes(mutant), NOW)
+            parse_order(bytes(mutant), NOW, SKEW)
             accepted += 1
         except InvalidOrder:
             rejected += 1
@@ -116,4 +139,19 @@ def test_huge_numbers_are_rejected_not_raised() -> None:
         raw = orjson.dumps(order_event()).replace(
             b'"%s":' % field.encode(), b'"%s":1%s,"x":' % (field.encode(), b"0" * 40))
         with pytest.raises(InvalidOrder):
-            parse_order(raw, NOW)
+            parse_order(raw, NOW, SKEW)
+
+
+def test_the_largest_legal_order_counts_exactly() -> None:
+    # $1,000,000.00 in 500 lines of $2,000.00 each: every bound at its limit, and accepted.
+    lines = [{"sku": f"s{i}", "title": "t", "qty": 1, "price_minor": 200_000} for i in range(500)]
+    order = parse(order_event(total_minor=100_000_000, lines=lines, merchant_name="m" * 256))
+    assert order.usd_cents == 100_000_000
+    assert sum(line.usd_cents for line in order.lines) == 100_000_000
+
+
+def test_lines_that_disagree_with_the_total_are_accepted_within_the_bounds() -> None:
+    # Tax, shipping and discounts: the total is what the shopper paid, the lines are what the shop sold.
+    order = parse(order_event(total_minor=1_000, lines=[{"sku": "a", "title": "b", "qty": 3,
+                                                        "price_minor": 999}]))
+    assert order.usd_cents == 1_000 and order.lines[0].usd_cents == 2_997

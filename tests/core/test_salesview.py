@@ -2,7 +2,6 @@
 
 import orjson
 
-from stream.core.checkpoint import PartitionLedger
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
 from stream.core.salesview import SalesView
@@ -12,7 +11,7 @@ NOW = NOON + 60_000
 
 
 def checkpoints(partition: int, *events: dict, rules: Rules | None = None) -> list[bytes]:
-    state = PartitionState(PartitionLedger(partition), rules or Rules())
+    state = PartitionState(partition, rules or Rules())
     out = []
     for offset, event in enumerate(events):
         state.apply(offset, orjson.dumps(event), NOW)
@@ -65,8 +64,8 @@ def test_changes_are_reported_once_by_day() -> None:
 
 
 def test_a_minute_that_becomes_final_without_new_sales_is_pushed_again() -> None:
-    view = SalesView(grace_ms=5_000)
-    state = PartitionState(PartitionLedger(0), Rules(grace_ms=5_000))
+    view = SalesView(Rules(grace_ms=5_000))
+    state = PartitionState(0, Rules(grace_ms=5_000))
     state.apply(0, orjson.dumps(order_event(occurred_at=NOON + 1_000)), NOW)
     first = state.checkpoint(NOW)
     state.apply(1, orjson.dumps(order_event(occurred_at=NOON + 66_000)), NOW)  # watermark past NOON's grace

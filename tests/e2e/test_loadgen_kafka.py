@@ -57,7 +57,7 @@ def split(values: Iterable[bytes]) -> tuple[list[bytes], Counter[str]]:
     now = int(time.time() * 1000)
     for value in values:
         try:
-            parse_order(value, now)
+            parse_order(value, now, 300_000)
             valid.append(value)
         except InvalidOrder as exc:
             rejected[exc.reason] += 1

@@ -41,9 +41,9 @@ def test_each_malformed_kind_is_rejected_with_its_reason(kind: str, reason: str)
     model, faults = Model(Catalog(1, 200), 1), Faults(1, bad_rate=1.0)
     for _ in range(30):  # some kinds pick what to break at random: try many
         sample, _ = model.sample(NOON)
-        parse_order(sample, NOW)  # what gets broken is a valid order
+        parse_order(sample, NOW, 300_000)  # what gets broken is a valid order
         with pytest.raises(InvalidOrder) as caught:
-            parse_order(faults.malformed(kind, sample, NOW), NOW)
+            parse_order(faults.malformed(kind, sample, NOW), NOW, 300_000)
         assert caught.value.reason == reason
         assert KINDS[kind] == reason  # and the ground truth counts it under that reason
 

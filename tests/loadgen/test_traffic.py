@@ -41,7 +41,7 @@ def night_traffic(faults: Faults, truth: Truth | None = None) -> tuple[Collect, 
 def reason(value: bytes) -> str | None:
     """Why the worker would reject this message; None if it is a valid order."""
     try:
-        parse_order(value, MIDNIGHT + 86_400_000)
+        parse_order(value, MIDNIGHT + 86_400_000, 300_000)
     except InvalidOrder as exc:
         return exc.reason
     return None

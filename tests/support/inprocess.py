@@ -17,7 +17,6 @@ from app.config import AppSettings
 from app.routes import create_app
 from app.sessions import Library, ReplayRefused
 from stream import config
-from stream.core.checkpoint import PartitionLedger
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
 from stream.core.salesview import SalesView
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def checkpoints(events: list[dict[str, Any]], now_ms: int, partition: int = 0) -> list[bytes]:
     """The checkpoint records the worker would publish for `events` (one batch)."""
-    state = PartitionState(PartitionLedger(partition), Rules())
+    state = PartitionState(partition, Rules())
     for offset, event in enumerate(events):
         state.apply(offset, orjson.dumps(event), now_ms)
     record = state.checkpoint(now_ms)
@@ -45,6 +44,7 @@ class FakeFeed:
     loaded: bool = True
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     lag: int = 0
+    unreadable: int = 0
 
     def reachable(self) -> bool:
         return self.up

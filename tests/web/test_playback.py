@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.playback import Player, Tape, merged
+from app.playback import Player, Tape
 from app.replay_socket import control
+from stream.core.checkpoint import merged
 from stream.core.clock import Clock
 from stream.core.dayreplay import DayReplay, Span
 from stream.core.eventtime import MINUTE_MS
@@ -75,7 +76,7 @@ def tape_of(*entries: tuple[int, object], partitions: tuple[int, ...] = (0,)) ->
 
 
 def player(tape: Tape, speed: float | None = 60) -> Player:
-    return Player(tape, DAY.name, START, END, speed, 0.0, RULES.seconds_horizon_ms, RULES.grace_ms)
+    return Player(tape, DAY.name, START, END, speed, 0.0, RULES)
 
 
 def orders_shown(p: Player) -> tuple[int, int]:

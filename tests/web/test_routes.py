@@ -18,14 +18,13 @@ from tests.support.inprocess import app, checkpoints
 from tests.support.orders import order_event
 from tests.support.web import metrics
 
-NOW = int(time.time() * 1000)
-TODAY = day_of(NOW)
-
 
 def orders(*cents: int) -> list[bytes]:
-    return checkpoints([order_event(event_id=f"r{i}", occurred_at=NOW - 1000 * i, total_minor=c,
+    """Checkpoints of orders made just now (the app's data age counts from them)."""
+    now = int(time.time() * 1000)
+    return checkpoints([order_event(event_id=f"r{i}", occurred_at=now - 1000 * i, total_minor=c,
                                     lines=[{"sku": "s", "title": "t", "qty": 1, "price_minor": c}])
-                        for i, c in enumerate(cents)], NOW)
+                        for i, c in enumerate(cents)], now)
 
 
 def test_the_snapshot_is_the_days_figures_in_exact_integers() -> None:
@@ -33,7 +32,7 @@ def test_the_snapshot_is_the_days_figures_in_exact_integers() -> None:
         response = running.client.get("/api/snapshot")
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     body = response.json()
-    assert body["day"] == TODAY
+    assert body["day"] == day_of(int(time.time() * 1000))
     assert body["totals"] | {"aov_cents": 0} == {"orders": 3, "gross_cents": 252_000, "refunds_cents": 0,
                                                   "net_cents": 252_000, "unique_customers": 1, "aov_cents": 0}
     assert body["totals"]["aov_cents"] == 84_000  # 252,000 / 3
@@ -102,22 +101,20 @@ def test_a_locked_dashboard_wants_its_token_on_every_route_but_the_probe() -> No
         assert client.get("/metrics").status_code == 401
         assert client.post("/api/replays", json={"day": "2025-11-28"}).status_code == 401
         assert client.get("/healthz").status_code == 200  # probes carry no secrets and reveal no sales
-        with pytest.raises(WebSocketDenialResponse) as refused:
-            with client.websocket_connect("/ws"):
-                pass
+        with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect("/ws"):
+            pass
         assert refused.value.status_code == 401
         with client.websocket_connect(f"/ws?token={token}") as ws:
             assert orjson.loads(ws.receive_text())["type"] == "snapshot"
 
 
 def test_a_viewer_gets_a_snapshot_then_a_delta_and_can_ask_for_a_resync() -> None:
-    with app(orders(500)) as running:
-        with running.client.websocket_connect("/ws") as ws:
-            first = orjson.loads(ws.receive_text())
-            assert first["type"] == "snapshot" and first["totals"]["orders"] == 1
-            ws.send_text('{"type": "resync"}')
-            again = orjson.loads(ws.receive_text())
-            assert again["type"] == "snapshot" and again["totals"] == first["totals"]
+    with app(orders(500)) as running, running.client.websocket_connect("/ws") as ws:
+        first = orjson.loads(ws.receive_text())
+        assert first["type"] == "snapshot" and first["totals"]["orders"] == 1
+        ws.send_text('{"type": "resync"}')
+        again = orjson.loads(ws.receive_text())
+        assert again["type"] == "snapshot" and again["totals"] == first["totals"]
 
 
 @pytest.mark.parametrize(("query", "origin", "status"), [
@@ -133,9 +130,9 @@ def test_a_viewer_gets_a_snapshot_then_a_delta_and_can_ask_for_a_resync() -> Non
 def test_a_websocket_handshake_is_refused_with_a_status_before_any_frame(
         query: str, origin: str | None, status: int) -> None:
     headers = {"origin": origin} if origin else {}
-    with app() as running, pytest.raises(WebSocketDenialResponse) as refused:
-        with running.client.websocket_connect("/ws" + query, headers=headers):
-            pass
+    with app() as running, pytest.raises(WebSocketDenialResponse) as refused, \
+            running.client.websocket_connect("/ws" + query, headers=headers):
+        pass
     assert refused.value.status_code == status
 
 
@@ -166,4 +163,5 @@ def test_a_replay_request_is_accepted_or_refused_as_the_library_says() -> None:
     assert accepted.status_code == 202 and accepted.json()["session"] == "2025-11-28-0000beef"
     with app(refusal=ReplayRefused("no orders for 2025-11-20 in topic orders", 404)) as running:
         refused = running.client.post("/api/replays", json={"day": "2025-11-20"})
-    assert refused.status_code == 404 and refused.json()["error"] == "no orders for 2025-11-20 in topic orders"
+    assert refused.status_code == 404
+    assert refused.json()["error"] == "no orders for 2025-11-20 in topic orders"

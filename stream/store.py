@@ -1,0 +1,73 @@
+"""Reading what the workers published: each partition's newest snapshot, and the checkpoint chain after it.
+
+The app (whole view), a recovering worker (one partition, tables included) and the audit read through
+here, so all three start from the same snapshot and accept the same records.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from stream.config import Settings
+from stream.core.checkpoint import Checkpoint, Unreadable
+from stream.core.partition import Range
+from stream.core.snapshot import PartitionSnapshot, SnapshotFold
+from stream.kafka.reader import BEGINNING, END, Reader
+
+log = logging.getLogger("salesdash.stream")
+
+
+def read_snapshots(settings: Settings, partitions: list[int], with_tables: bool
+                   ) -> tuple[dict[int, PartitionSnapshot], int]:
+    """The newest snapshot of each partition that has one, and how many records could not be read."""
+    folds = {p: SnapshotFold(p) for p in partitions}
+    topics = [settings.snapshots_topic, *([settings.state_topic] if with_tables else [])]
+    reader = Reader.open(settings, "snapshots", missing_is_empty=True)
+    try:
+        keys = {(topic, p): BEGINNING for topic in topics for p in partitions}
+        reader.assign(keys, {key: END for key in keys})
+        for message in reader.records():
+            folds[message.partition()].add(message.key(), message.value())
+    finally:
+        reader.close()
+    found = {p: snap for p, fold in folds.items() if (snap := fold.result(with_tables)) is not None}
+    return found, sum(fold.unreadable for fold in folds.values())
+
+
+@dataclass
+class Chain:
+    """The checkpoints after a snapshot: the ranges a successor counts again, and where the log ended."""
+
+    ranges: list[Range] = field(default_factory=list)
+    end: int | None = None  # the chain's end: every input offset below it is published
+    next_offset: int = 0  # the aggregates offset after the last record read
+    unreadable: int = 0
+
+
+def read_chain(settings: Settings, partition: int, start: int | None, aggregates_from: int) -> Chain:
+    """Follow partition's checkpoint chain from input offset `start` (None: from its first record),
+    reading the aggregates topic from `aggregates_from` to its end."""
+    chain = Chain(end=start)
+    reader = Reader.open(settings, "chain", missing_is_empty=True)
+    try:
+        key = (settings.aggregates_topic, partition)
+        reader.assign({key: aggregates_from if aggregates_from >= 0 else BEGINNING}, {key: END})
+        for message in reader.records():
+            chain.next_offset = message.offset() + 1
+            try:
+                checkpoint = Checkpoint.decode(message.value())
+            except Unreadable:
+                chain.unreadable += 1
+                continue
+            if checkpoint.partition != partition or (chain.end is not None and checkpoint.start != chain.end):
+                continue  # older than the snapshot, or a record that does not continue the chain
+            chain.ranges.append(Range(checkpoint.start, checkpoint.end, checkpoint.now_ms,
+                                      frozenset(checkpoint.skip)))
+            chain.end = checkpoint.end
+    finally:
+        reader.close()
+    if chain.unreadable:
+        log.warning("partition %d: %d aggregates records could not be read and were skipped", partition,
+                    chain.unreadable)
+    return chain
