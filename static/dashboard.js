@@ -1,5 +1,6 @@
 // salesdash browser page: one websocket, integer-cents state, textContent-only rendering.
 import { drawMap, drawMinutes, drawSeconds } from "./charts.js";
+import { fit, fitOnResize } from "./fit.js";
 import { formatCents, showCents, showCount } from "./format.js";
 import { showChannels, showDeadLetters, showMerchants, showProducts } from "./panels.js";
 import { ReplayBar, replayOf, setupPicker } from "./replay.js";
@@ -21,6 +22,8 @@ const el = {
   refunds: byId("refunds"),
   aov: byId("aov"),
   shoppers: byId("shoppers"),
+  heroDetail: document.querySelector(".hero-detail"),
+  tileLabels: Array.from(document.querySelectorAll(".tile .label")),
   minutes: byId("chart-minutes"),
   seconds: byId("chart-seconds"),
   map: byId("chart-map"),
@@ -49,6 +52,7 @@ const counter = { shown: 0, from: 0, to: 0, start: 0, raf: 0 };
 function showNet(cents) {
   counter.shown = cents;
   el.net.textContent = formatCents(cents);
+  fit(el.net);
 }
 
 function finishCounter() {
@@ -123,6 +127,7 @@ function render() {
   showCents(el.refunds, t.refunds_cents);
   showCents(el.aov, t.aov_cents);
   showCount(el.shoppers, t.unique_customers);
+  for (const node of [el.orders, el.aov, el.shoppers, el.heroDetail]) fit(node);
   showCount(el.late, state.late_events);
   showCount(el.ingest, state.ingestRate());
   showDeadLetters(el.deadLetters, el.deadLettersStat, state.dead_letters);
@@ -323,4 +328,5 @@ if (replay) {
   setupPicker(pageParams);
 }
 if (requestedDay !== null) el.day.textContent = requestedDay;
+fitOnResize([el.net, el.orders, el.aov, el.shoppers, el.heroDetail, ...el.tileLabels]);
 connect();
