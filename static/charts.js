@@ -94,11 +94,15 @@ export function drawMinutes(node, state, revision) {
 }
 
 export function drawSeconds(node, state, revision) {
+  // The 15 minutes before the window's end: the newest second live, the clock on a replay.
+  const end = state.secondsWindowEnd();
   const newest = state.newestSecond();
   const x = [], y = [];
-  if (newest !== null) {
-    // Every second of the window, zero where nothing sold, so a quiet second reads as zero, not a gap.
-    for (let t = newest - SECONDS_WINDOW_MS + 1000; t <= newest; t += 1000) {
+  if (end !== null && newest !== null) {
+    // Every second of the window up to the newest one known, zero where nothing sold, so a quiet second
+    // reads as zero, not a gap (and a replay's seconds not folded yet are no line rather than zeros).
+    const first = Math.ceil((end - SECONDS_WINDOW_MS) / 1000) * 1000;
+    for (let t = first; t < end && t <= newest; t += 1000) {
       const s = state.seconds.get(t);
       x.push(utcString(t));
       y.push(s ? dollars(s) : 0);
@@ -116,6 +120,8 @@ export function drawSeconds(node, state, revision) {
     xaxis: {
       type: "date", tickformat: "%H:%M", gridcolor: GRID, fixedrange: true, automargin: true,
       ticklabelstandoff: 6, // clear of the y axis's "$0" when a tick falls on the left edge
+      autorange: end === null,
+      range: end === null ? undefined : [utcString(end - SECONDS_WINDOW_MS), utcString(end)],
     },
     yaxis: {
       tickprefix: "$", tickformat: ",.2~f", gridcolor: GRID, zerolinecolor: "#6e7681", fixedrange: true,

@@ -111,9 +111,10 @@ function chartScheduler(node, draw, minGapMs) {
   };
 }
 
+const redrawSeconds = chartScheduler(el.seconds, drawSeconds, 0);
 const redraw = [
   chartScheduler(el.minutes, drawMinutes, 0),
-  chartScheduler(el.seconds, drawSeconds, 0),
+  redrawSeconds,
   chartScheduler(el.map, drawMap, MAP_EVERY_MS),
 ];
 
@@ -145,7 +146,11 @@ function handleMessage(raw) {
     console.warn("salesdash: ignoring a message that is not JSON");
     return;
   }
-  if (replayBar && msg && msg.replay) replayBar.show(msg.replay);
+  if (replayBar && msg && msg.replay) {
+    replayBar.show(msg.replay);
+    // The per-second window follows the replay's clock, even while nothing sells.
+    if (msg.replay.clock_ms !== undefined && state.setClock(msg.replay.clock_ms)) redrawSeconds();
+  }
   const before = state.day;
   // Unknown types are tolerated so the server can add messages without breaking old pages.
   const outcome = state.apply(msg);
