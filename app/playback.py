@@ -101,18 +101,28 @@ class Player:
         if rewound:
             self.view = SalesView(self._horizon, self._grace)
             self._next = {}
-        everything = target >= self.clock.end_ms and loaded is None
+        self._fold(target)
+        if target >= self.clock.end_ms and loaded is None:
+            # What is left holds orders past the day's end (its late events, and the next day's that
+            # closed it): their watermark drags the seconds horizon past the day, which would empty its
+            # last 15 minutes. Those stay as the day's end left them, corrected where still in the horizon.
+            day_end = dict(self.view.seconds)
+            self._fold(None)
+            self.view.seconds = {**day_end, **self.view.seconds}
+        self.shown_ms = target
+        return rewound
+
+    def _fold(self, target: int | None) -> None:
+        """Fold each partition's checkpoints whose newest order is at or before `target`; None: all."""
         for partition, records in list(self.tape.records.items()):
             first = index = self._next.get(partition, 0)
             stop = len(records)
-            while index < stop and (everything or records[index][0] <= target):
+            while index < stop and (target is None or records[index][0] <= target):
                 index += 1
             if index > first:
                 # A jump (a seek, a fast speed) folds many checkpoints: as one, it costs one.
                 self.view.apply(merged([raw for _, raw in records[first:index]], self._horizon))
             self._next[partition] = index
-        self.shown_ms = target
-        return rewound
 
 
 def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
