@@ -331,6 +331,8 @@ if (replay) {
   byId("net-sales-label").textContent = "Net sales · replay";
 } else {
   setupPicker(pageParams);
+  // ?day= shows a day that may not be today: the counter says so.
+  if (requestedDay !== null) byId("net-sales-label").textContent = "Net sales";
 }
 if (requestedDay !== null) el.day.textContent = requestedDay;
 fitOnResize([el.net, el.orders, el.aov, el.shoppers, el.heroDetail, ...el.tileLabels]);
