@@ -32,12 +32,20 @@ $(INSTALLED): pyproject.toml
 jars: install
 	$(BIN)/python -m broker fetch
 
-# The browser tests drive Debian's chromium (a downloaded browser build cannot be fetched here).
+# The browser tests drive Debian's chromium (a downloaded browser build cannot be fetched here), with
+# Debian's CJK and colour emoji fonts so names such as 東京ギア render as glyphs, not boxes.
+PAGE_FONTS := fonts-noto-cjk fonts-noto-color-emoji
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests ..."; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@MISSING=$$(for p in $(PAGE_FONTS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || printf '%s ' $$p; done); \
+	[ -z "$$MISSING" ] || { \
+	  echo "installing Debian's fonts for the browser tests: $$MISSING..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$MISSING >/dev/null; }
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -28,7 +28,9 @@ function baseLayout() {
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
     font: { color: "#c9d1d9", size: size },
-    margin: { l: 70, r: 16, t: 8, b: 40 },
+    // Small margins that automargin (on every axis) widens to fit the tick labels, whatever they are:
+    // "$999,999,999" per minute on a Black Friday needs twice the room of "$4,000".
+    margin: { l: 8, r: 16, t: 8, b: 8 },
     showlegend: false,
     hoverlabel: { font: { size: size } },
   };
@@ -78,23 +80,29 @@ export function drawMinutes(node, state, revision) {
     datarevision: revision,
     bargap: 0,
     xaxis: {
-      type: "date", tickformat: "%H:%M", gridcolor: GRID, fixedrange: true,
+      type: "date", tickformat: "%H:%M", gridcolor: GRID, fixedrange: true, automargin: true,
+      ticklabelstandoff: 6, // clear of the y axis's "$0" when a tick falls on the left edge
       autorange: Number.isNaN(xLo),
       range: Number.isNaN(xLo) ? undefined : [utcString(xLo), utcString(xHi)],
     },
     yaxis: {
       tickprefix: "$", tickformat: ",.2~f", gridcolor: GRID, zerolinecolor: "#6e7681", fixedrange: true,
+      automargin: true,
       rangemode: "tozero", autorange: !empty, range: empty ? [0, 1] : undefined,
     },
   });
 }
 
 export function drawSeconds(node, state, revision) {
+  // The 15 minutes before the window's end: the newest second live, the clock on a replay.
+  const end = state.secondsWindowEnd();
   const newest = state.newestSecond();
   const x = [], y = [];
-  if (newest !== null) {
-    // Every second of the window, zero where nothing sold, so a quiet second reads as zero, not a gap.
-    for (let t = newest - SECONDS_WINDOW_MS + 1000; t <= newest; t += 1000) {
+  if (end !== null && newest !== null) {
+    // Every second of the window up to the newest one known, zero where nothing sold, so a quiet second
+    // reads as zero, not a gap (and a replay's seconds not folded yet are no line rather than zeros).
+    const first = Math.ceil((end - SECONDS_WINDOW_MS) / 1000) * 1000;
+    for (let t = first; t < end && t <= newest; t += 1000) {
       const s = state.seconds.get(t);
       x.push(utcString(t));
       y.push(s ? dollars(s) : 0);
@@ -109,9 +117,15 @@ export function drawSeconds(node, state, revision) {
   draw(node, [trace], {
     ...baseLayout(),
     datarevision: revision,
-    xaxis: { type: "date", tickformat: "%H:%M", gridcolor: GRID, fixedrange: true },
+    xaxis: {
+      type: "date", tickformat: "%H:%M", gridcolor: GRID, fixedrange: true, automargin: true,
+      ticklabelstandoff: 6, // clear of the y axis's "$0" when a tick falls on the left edge
+      autorange: end === null,
+      range: end === null ? undefined : [utcString(end - SECONDS_WINDOW_MS), utcString(end)],
+    },
     yaxis: {
       tickprefix: "$", tickformat: ",.2~f", gridcolor: GRID, zerolinecolor: "#6e7681", fixedrange: true,
+      automargin: true,
       rangemode: "tozero", autorange: x.length > 0, range: x.length > 0 ? undefined : [0, 1],
     },
   });

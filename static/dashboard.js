@@ -1,5 +1,6 @@
 // salesdash browser page: one websocket, integer-cents state, textContent-only rendering.
 import { drawMap, drawMinutes, drawSeconds } from "./charts.js";
+import { fit, fitOnResize } from "./fit.js";
 import { formatCents, showCents, showCount } from "./format.js";
 import { showChannels, showDeadLetters, showMerchants, showProducts } from "./panels.js";
 import { ReplayBar, replayOf, setupPicker } from "./replay.js";
@@ -21,6 +22,8 @@ const el = {
   refunds: byId("refunds"),
   aov: byId("aov"),
   shoppers: byId("shoppers"),
+  heroDetail: document.querySelector(".hero-detail"),
+  tileLabels: Array.from(document.querySelectorAll(".tile .label")),
   minutes: byId("chart-minutes"),
   seconds: byId("chart-seconds"),
   map: byId("chart-map"),
@@ -49,6 +52,7 @@ const counter = { shown: 0, from: 0, to: 0, start: 0, raf: 0 };
 function showNet(cents) {
   counter.shown = cents;
   el.net.textContent = formatCents(cents);
+  fit(el.net);
 }
 
 function finishCounter() {
@@ -107,9 +111,10 @@ function chartScheduler(node, draw, minGapMs) {
   };
 }
 
+const redrawSeconds = chartScheduler(el.seconds, drawSeconds, 0);
 const redraw = [
   chartScheduler(el.minutes, drawMinutes, 0),
-  chartScheduler(el.seconds, drawSeconds, 0),
+  redrawSeconds,
   chartScheduler(el.map, drawMap, MAP_EVERY_MS),
 ];
 
@@ -123,6 +128,7 @@ function render() {
   showCents(el.refunds, t.refunds_cents);
   showCents(el.aov, t.aov_cents);
   showCount(el.shoppers, t.unique_customers);
+  for (const node of [el.orders, el.aov, el.shoppers, el.heroDetail]) fit(node);
   showCount(el.late, state.late_events);
   showCount(el.ingest, state.ingestRate());
   showDeadLetters(el.deadLetters, el.deadLettersStat, state.dead_letters);
@@ -140,7 +146,11 @@ function handleMessage(raw) {
     console.warn("salesdash: ignoring a message that is not JSON");
     return;
   }
-  if (replayBar && msg && msg.replay) replayBar.show(msg.replay);
+  if (replayBar && msg && msg.replay) {
+    replayBar.show(msg.replay);
+    // The per-second window follows the replay's clock, even while nothing sells.
+    if (msg.replay.clock_ms !== undefined && state.setClock(msg.replay.clock_ms)) redrawSeconds();
+  }
   const before = state.day;
   // Unknown types are tolerated so the server can add messages without breaking old pages.
   const outcome = state.apply(msg);
@@ -321,6 +331,9 @@ if (replay) {
   byId("net-sales-label").textContent = "Net sales · replay";
 } else {
   setupPicker(pageParams);
+  // ?day= shows a day that may not be today: the counter says so.
+  if (requestedDay !== null) byId("net-sales-label").textContent = "Net sales";
 }
 if (requestedDay !== null) el.day.textContent = requestedDay;
+fitOnResize([el.net, el.orders, el.aov, el.shoppers, el.heroDetail, ...el.tileLabels]);
 connect();

@@ -66,6 +66,7 @@ export class DayState {
   constructor() {
     this.day = null;
     this.asOfMs = null;
+    this.clockMs = null; // a replay's clock: the per-second window ends there
     this.clear();
   }
 
@@ -106,11 +107,28 @@ export class DayState {
     return newest;
   }
 
-  pruneSeconds() {
+  // Where the per-second window ends (exclusive), or null with nothing to show: on a replay its clock,
+  // so the window is the 15 minutes before the clock whatever was sold in them; live, the newest second.
+  secondsWindowEnd() {
+    if (this.clockMs !== null) return this.clockMs;
     const newest = this.newestSecond();
-    if (newest === null) return;
+    return newest === null ? null : newest + 1000;
+  }
+
+  // A replay's clock moved; true if the per-second window moved by a second or more (worth a redraw).
+  setClock(ms) {
+    if (!isInt(ms)) return false;
+    const moved = this.clockMs === null || Math.floor(ms / 1000) !== Math.floor(this.clockMs / 1000);
+    this.clockMs = ms;
+    this.pruneSeconds();
+    return moved;
+  }
+
+  pruneSeconds() {
+    const end = this.secondsWindowEnd();
+    if (end === null) return;
     for (const start of this.seconds.keys()) {
-      if (start <= newest - SECONDS_WINDOW_MS) this.seconds.delete(start);
+      if (start < end - SECONDS_WINDOW_MS) this.seconds.delete(start);
     }
   }
 
