@@ -73,11 +73,19 @@ def _cluster(data: Path) -> int:
         print(f"export {name}={shlex.quote(value)}")
     sys.stdout.flush()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    reported: set[int] = set()
     try:
-        while all(node.alive for node in cluster.nodes):
+        # One lost node is a failover to watch, not the end: two of three keep the quorum and the data.
+        while sum(node.alive for node in cluster.nodes) >= 2:
+            for node in cluster.nodes:
+                if not node.alive and node.id not in reported:
+                    reported.add(node.id)
+                    print(f"warning: node {node.id} exited; the other two keep serving; see {node.log_path}",
+                          file=sys.stderr, flush=True)
             time.sleep(0.5)
-        dead = next(node for node in cluster.nodes if not node.alive)
-        print(f"error: node {dead.id} exited; see {dead.log_path}", file=sys.stderr)
+        dead = ", ".join(str(node.id) for node in cluster.nodes if not node.alive)
+        print(f"error: nodes {dead} exited, no quorum left; see {cluster.data_dir}/n*/broker.log",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
