@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from stream.config import Settings
@@ -42,9 +43,16 @@ def topic_specs(settings: Settings) -> dict[str, int]:
 
 def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
     """Create the topics that are missing; refuse to run against a topic with the wrong partition count."""
-    admin = AdminClient(client_config(settings, log_level=0))  # failures surface as one exception
+    refused: list[str] = []  # a refused login or certificate is only told to error_cb, not to list_topics
+    admin = AdminClient(client_config(settings, log_level=0, error_cb=lambda e: _refusal(e, refused)))
     wanted = topic_specs(settings)
-    existing = admin.list_topics(timeout=timeout).topics
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        admin.poll(0)  # serves error_cb
+        if refused:
+            raise TopicError(refused[-1]) from exc
+        raise
     missing = [
         NewTopic(name, partitions, settings.replication_factor,
                  config={} if name == settings.orders_topic else _KEEP_FOREVER)
@@ -65,6 +73,12 @@ def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
                 f"topic {name} has {have} partitions but ORDERS_PARTITIONS is {partitions}; "
                 "set ORDERS_PARTITIONS to match or use fresh topic names"
             )
+
+
+def _refusal(error: KafkaError, refused: list[str]) -> None:
+    # Without this a wrong password or CA shows up as "Broker transport failure" after the whole timeout.
+    if error.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL):
+        refused.append(error.str())
 
 
 def _wait_for_metadata(admin: AdminClient, wanted: dict[str, int], timeout: float) -> dict[str, Any]:
