@@ -231,6 +231,21 @@ class Cluster:
         metadata = self._admin_client().list_topics(topic, timeout=timeout)
         return sorted(metadata.topics[topic].partitions[partition].isrs)
 
+    def active_controller(self) -> int:
+        """The node leading the KRaft quorum (killing it costs an election too). Brokers cannot tell: in
+        KRaft, DescribeCluster names a random broker, so this asks a controller with Kafka's own tool."""
+        node = next((n for n in self.nodes if _port_open(n.controller_port)), None)
+        if node is None:
+            raise BrokerError("no controller is listening")
+        result = _run(["java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                       "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-cp", f"{LIB}/*",
+                       "org.apache.kafka.tools.MetadataQuorumCommand",
+                       "--bootstrap-controller", f"127.0.0.1:{node.controller_port}", "describe", "--status"])
+        for line in result.stdout.splitlines():
+            if line.startswith("LeaderId:"):
+                return int(line.split()[1])
+        raise BrokerError(f"no LeaderId in the quorum status: {result.stdout.strip()[-300:]}")
+
     def rss_bytes(self) -> dict[int, int]:
         """Resident memory of each live JVM, from /proc (Linux)."""
         sizes = {}
