@@ -62,6 +62,8 @@ _SETTINGS = {
 }
 _JVM = ["-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
         "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+        "-Dorg.slf4j.simpleLogger.showDateTime=true",  # a failover is read from three logs side by side
+        "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
         "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info"]
 _CERT_DAYS = 30
 
