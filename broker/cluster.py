@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from broker import tls
 from broker.kafka import _NEVER, LIB, BrokerError, _cluster_id, _port_open, fetch_jars, free_port
 
 USER = "salesdash"
@@ -65,7 +66,6 @@ _JVM = ["-Xms256m", "-Xmx512m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
         "-Dorg.slf4j.simpleLogger.showDateTime=true",  # a failover is read from three logs side by side
         "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
         "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info"]
-_CERT_DAYS = 30
 
 
 @dataclass
@@ -130,7 +130,7 @@ class Cluster:
 
     @property
     def ca_location(self) -> Path:
-        return self.data_dir / "tls" / "ca.crt"
+        return self.data_dir / "tls" / tls.CA
 
     def client_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka settings that log in to this cluster; `extra` is merged over them."""
@@ -168,7 +168,7 @@ class Cluster:
         fetch_jars()
         for node in self.nodes:
             self._check_ports(node)
-        self._make_tls()
+        tls.ensure(self.ca_location.parent, self._store_password)
         self._format()
         try:
             for node in self.nodes:
@@ -285,39 +285,8 @@ class Cluster:
             if _port_open(port):
                 raise BrokerError(f"port {port} on 127.0.0.1 (node {node.id}) is already in use")
 
-    def _make_tls(self) -> None:
-        """One CA, one certificate for all nodes, valid for 127.0.0.1: librdkafka verifies host names."""
-        tls = self.ca_location.parent
-        keystore = tls / "broker.keystore.p12"
-        if keystore.exists() and _run(["openssl", "x509", "-checkend", "86400", "-noout",
-                                       "-in", str(tls / "broker.crt")], check=False).returncode == 0:
-            return
-        tls.mkdir(parents=True, exist_ok=True)
-        for stale in tls.iterdir():
-            stale.unlink()
-        (tls / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                                     "extendedKeyUsage=serverAuth,clientAuth\n")
-        env = {**os.environ, "STORE_PASSWORD": self._store_password}  # not on a command line: ps shows those
-        days = str(_CERT_DAYS)
-        steps = [
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", days,
-             "-subj", "/CN=salesdash-test-ca", "-keyout", "ca.key", "-out", "ca.crt"],
-            ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-             "-keyout", "broker.key", "-out", "broker.csr"],
-            ["openssl", "x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", days, "-extfile", "ext.cnf", "-out", "broker.crt"],
-            ["openssl", "pkcs12", "-export", "-in", "broker.crt", "-inkey", "broker.key",
-             "-certfile", "ca.crt", "-name", "broker", "-out", keystore.name,
-             "-passout", "env:STORE_PASSWORD"],
-            ["keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", "ca.crt",
-             "-keystore", "broker.truststore.p12", "-storetype", "PKCS12",
-             "-storepass:env", "STORE_PASSWORD"],
-        ]
-        for step in steps:
-            _run(step, cwd=tls, env=env)
-
     def _properties(self, node: Node) -> Path:
-        tls = self.ca_location.parent
+        tls_dir = self.ca_location.parent
         voters = ",".join(f"{n.id}@127.0.0.1:{n.controller_port}" for n in self.nodes)
         settings = {
             **_SETTINGS,
@@ -329,9 +298,9 @@ class Cluster:
                                     f"CLIENT://127.0.0.1:{node.client_port}",
             "log.dirs": str(node.dir / "data"),
         }
-        for store, kind in (("keystore", "broker.keystore.p12"), ("truststore", "broker.truststore.p12")):
+        for store, name in (("keystore", tls.KEYSTORE), ("truststore", tls.TRUSTSTORE)):
             settings[f"listener.name.client.ssl.{store}.type"] = "PKCS12"
-            settings[f"listener.name.client.ssl.{store}.location"] = str(tls / kind)
+            settings[f"listener.name.client.ssl.{store}.location"] = str(tls_dir / name)
             settings[f"listener.name.client.ssl.{store}.password"] = self._store_password
         settings["listener.name.client.ssl.key.password"] = self._store_password
         node.dir.mkdir(parents=True, exist_ok=True)
@@ -410,12 +379,10 @@ def _java(*args: str) -> list[str]:
     return ["java", *_JVM, "-cp", f"{LIB}/*", *args]
 
 
-def _run(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL)
-    if check and result.returncode != 0:
-        raise BrokerError(f"{command[0]} {command[1]} failed: {result.stderr.strip()[-500:]}")
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    if result.returncode != 0:
+        raise BrokerError(f"{command[-3]} failed: {result.stderr.strip()[-500:]}")
     return result
 
 
