@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
@@ -41,8 +42,15 @@ def create_topics(settings: Settings, topics: dict[str, tuple[int, dict[str, str
                   timeout: float = 15.0) -> None:
     """Create each topic that is missing, with its partition count and config; an existing one is kept
     (a concurrent process may have created it first)."""
-    admin = clients.admin(settings)
-    existing = admin.list_topics(timeout=timeout).topics
+    refusals = clients.Refusals()
+    admin = clients.admin(settings, refusals)
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        admin.poll(0)  # serves error_cb: a refused login says so
+        if refusals:
+            raise TopicError(refusals[-1]) from exc
+        raise
     new = [NewTopic(name, partitions, settings.replication_factor, config=config)
            for name, (partitions, config) in topics.items() if name not in existing]
     if not new:

@@ -78,8 +78,17 @@ def producer(settings: Settings, **extra: Any) -> Producer:
     }))
 
 
-def admin(settings: Settings) -> AdminClient:
-    return AdminClient(config(settings, log_level=0))  # failures surface as one exception
+class Refusals(list[str]):
+    """Why the cluster refused us (a login, a certificate): librdkafka tells only error_cb, and the call
+    that failed then says just "transport failure"."""
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._AUTHENTICATION, KafkaError._SSL):
+            self.append(error.str())
+
+
+def admin(settings: Settings, refusals: Refusals | None = None) -> AdminClient:
+    return AdminClient(config(settings, log_level=0, error_cb=refusals if refusals is not None else _quiet))
 
 
 def _quiet(error: KafkaError) -> None:

@@ -48,6 +48,7 @@ def worker_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.orders_partitions,
+        topic_replication_factor=settings.replication_factor,  # its own topics survive a lost broker too
         web_enabled=False,
         datadir=os.environ.get("FAUST_DATADIR") or Path(__file__).resolve().parents[2] / "var" / "faust",
         broker_session_timeout=settings.session_timeout_s,
