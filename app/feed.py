@@ -166,5 +166,7 @@ class AggregatesFeed:
         for key in self._reader.following:
             low, high = self._reader.cached_watermarks(key)
             if high >= 0:
-                lag += max(0, high - self._next.get(key[1], max(low, 0)))
+                # A transaction's commit marker takes an offset no record has: past it is the end seen.
+                read = max(self._next.get(key[1], max(low, 0)), self._reader.end_offsets.get(key, 0))
+                lag += max(0, high - read)
         return lag

@@ -45,6 +45,9 @@ def env(kafka: Broker, tmp_path: Path) -> dict[str, str]:
         "ORDERS_PARTITIONS": "4",
         "STREAM_GROUP": f"salesdash-stream-{run}",
         "STREAM_SESSION_TIMEOUT_S": "6",
+        # Publishing pace for tests: a checkpoint and a fresh shopper sketch within a fifth of a second.
+        "STREAM_CHECKPOINT_MS": "100",
+        "STREAM_SKETCH_EVERY_MS": "200",
         "FAUST_DATADIR": str(tmp_path / "faust"),
         "PYTHONUNBUFFERED": "1",
     }

@@ -52,6 +52,7 @@ class Reader:
         self.following: set[Key] = set()  # partitions read on and on
         self.ended: set[Key] = set()  # partitions that reached their stop
         self.reached_end: set[Key] = set()  # partitions that have been read to the end of the log once
+        self.end_offsets: dict[Key, int] = {}  # where each one's end was last seen, past control records
         self._warned: set[str] = set()
 
     @classmethod
@@ -176,6 +177,9 @@ class Reader:
         key = (message.topic() or "", message.partition() or 0)
         if code == KafkaError._PARTITION_EOF:
             self.reached_end.add(key)
+            offset = message.offset()
+            if offset is not None:
+                self.end_offsets[key] = offset
             if key in self.stops:
                 self._end(key)
         elif code in _MISSING and message.topic() is not None:

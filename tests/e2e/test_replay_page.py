@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 from playwright.sync_api import Page
 
 from stream.core.eventtime import MINUTE_MS, parse_day
+from stream.core.routing import partition_for
 from tests.conftest import ARTIFACTS, App, Processes, settled, wait_until
 from tests.e2e.test_replay import DAY, backfill
 from tests.support.truth import by_minute, money
@@ -184,9 +185,14 @@ def test_a_day_closed_in_every_partition_is_prepared_once_and_an_open_one_afresh
 
 
 def close_the_day(env: dict[str, str]) -> None:
-    """An order stamped now in every partition: every partition's watermark passes the day's close."""
-    producer = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP"]})
-    for partition, event in enumerate(orders_now(int(env["ORDERS_PARTITIONS"]))):
-        producer.produce(env["ORDERS_TOPIC"], orjson.dumps(event), event["merchant_id"].encode(),
-                         partition=partition, timestamp=event["occurred_at"])
+    """An order stamped now for a merchant of every partition: each partition's watermark passes the
+    day's close (an order counts in its merchant's partition only)."""
+    partitions = int(env["ORDERS_PARTITIONS"])
+    homes = {partition_for(f"closer-{i}".encode(), partitions): f"closer-{i}" for i in range(200)}
+    assert len(homes) == partitions
+    producer = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "partitioner": "murmur2_random"})
+    for merchant in homes.values():
+        (event,) = orders_now(1, merchant_id=merchant)
+        producer.produce(env["ORDERS_TOPIC"], orjson.dumps(event), merchant.encode(),
+                         timestamp=event["occurred_at"])
     assert producer.flush(20) == 0
