@@ -31,21 +31,17 @@ CREATE OR REPLACE TEMP MACRO str_of(j) AS CASE
     WHEN contains(j, '\\') THEN j->>'$'
     ELSE substr(j, 2, length(j) - 2) END;
 -- a JSON integer: an optional minus and digits only (DuckDB's own casts would take 1.0, 1e2, +5, 1_000)
-CREATE OR REPLACE TEMP MACRO int_of(j) AS CASE
-    WHEN (ascii(j) BETWEEN 48 AND 57 OR ascii(j) = 45)
-         AND NOT contains(j, '.') AND NOT contains(j, 'e') AND NOT contains(j, 'E')
-    THEN TRY_CAST(j AS HUGEINT) END;
 CREATE OR REPLACE TEMP MACRO is_int(j) AS
     (ascii(j) BETWEEN 48 AND 57 OR ascii(j) = 45) AND NOT contains(j, '.') AND NOT contains(j, 'e')
     AND NOT contains(j, 'E');
 -- a string of 1-256 characters (code points)
 CREATE OR REPLACE TEMP MACRO text_code(j) AS CASE
     WHEN j IS NULL THEN 1 WHEN ascii(j) <> 34 THEN 3
-    WHEN length(str_of(j)) NOT BETWEEN 1 AND 256 THEN 2 ELSE 0 END;
+    WHEN length(j->>'$') NOT BETWEEN 1 AND 256 THEN 2 ELSE 0 END;
 -- an integer in [lo, hi]; one too big even for a HUGEINT is out of range too
 CREATE OR REPLACE TEMP MACRO int_code(j, lo, hi) AS CASE
     WHEN j IS NULL THEN 1 WHEN NOT is_int(j) THEN 3
-    WHEN coalesce(int_of(j) BETWEEN lo AND hi, FALSE) THEN 0 ELSE 2 END;
+    WHEN coalesce(TRY_CAST(j AS HUGEINT) BETWEEN lo AND hi, FALSE) THEN 0 ELSE 2 END;
 -- a string whose value must pass `ok`, a condition on it
 CREATE OR REPLACE TEMP MACRO word_code(j, ok) AS CASE
     WHEN j IS NULL THEN 1 WHEN ascii(j) <> 34 THEN 3 WHEN ok THEN 0 ELSE 2 END;
@@ -103,18 +99,20 @@ SELECT p, off, ts, j_lines, CASE
          AND plain_int(j_total_minor, 1, 1000000000000000) AND plain_text(j_customer_id)
          AND ascii(j_lines) = 91 THEN 0
     ELSE greatest(text_code(j_event_id),
-                  word_code(j_type, str_of(j_type) IN ('order_placed', 'order_refunded')),
+                  word_code(j_type, j_type->>'$' IN ('order_placed', 'order_refunded')),
                   text_code(j_order_id), int_code(j_occurred_at, -9223372036854775808, 18446744073709551615),
                   text_code(j_merchant_id), text_code(j_merchant_name),
-                  word_code(j_country, regexp_full_match(str_of(j_country), '[A-Z][A-Z]')),
-                  word_code(j_channel, str_of(j_channel) IN ('online', 'pos', 'mobile', 'social')),
-                  word_code(j_currency, length(str_of(j_currency)) <= 8),
+                  word_code(j_country, regexp_full_match(j_country->>'$', '[A-Z][A-Z]')),
+                  word_code(j_channel, j_channel->>'$' IN ('online', 'pos', 'mobile', 'social')),
+                  word_code(j_currency, length(j_currency->>'$') <= 8),
                   int_code(j_total_minor, 1, 1000000000000000), text_code(j_customer_id),
                   CASE WHEN j_lines IS NULL THEN 1 WHEN ascii(j_lines) <> 91 THEN 3 ELSE 0 END) END AS code,
+    -- the values; the integers are read only where code = 0, that is where they are integers in range
     str_of(j_event_id) AS event_id, str_of(j_type) = 'order_refunded' AS refund,
-    int_of(j_occurred_at) AS occ, str_of(j_merchant_id) AS merchant_id,
+    TRY_CAST(j_occurred_at AS HUGEINT) AS occ, str_of(j_merchant_id) AS merchant_id,
     str_of(j_merchant_name) AS merchant_name, str_of(j_country) AS country, str_of(j_channel) AS channel,
-    str_of(j_currency) AS currency, str_of(j_customer_id) AS customer_id, int_of(j_total_minor) AS total
+    str_of(j_currency) AS currency, str_of(j_customer_id) AS customer_id,
+    TRY_CAST(j_total_minor AS HUGEINT) AS total
 FROM doc WHERE reason IS NULL
 """
 
@@ -135,9 +133,10 @@ c AS (SELECT p, off, idx, currency, g[1] AS sku, g[2] AS title, g[3] AS qty, g[4
         ELSE greatest(text_code(g[1]), text_code(g[2]), int_code(g[3], 1, 100000),
                       int_code(g[4], 0, 1000000000000)) END AS code FROM g)
 SELECT c.p, c.off, c.idx, c.code, str_of(c.sku) AS sku, str_of(c.title) AS title,
-       CASE WHEN c.code = 0 THEN int_of(c.qty) END AS qty,
+       CASE WHEN c.code = 0 THEN CAST(c.qty AS HUGEINT) END AS qty,
        -- only in range, so no overflow: qty × price ≤ 10^17, × the rate's numerator still fits a HUGEINT
-       conv(CASE WHEN c.code = 0 THEN int_of(c.qty) * int_of(c.price) END, r.num, r.den) AS cents
+       conv(CASE WHEN c.code = 0 THEN CAST(c.qty AS HUGEINT) * CAST(c.price AS HUGEINT) END, r.num, r.den)
+           AS cents
 FROM c LEFT JOIN rates r USING (currency)
 """
 
