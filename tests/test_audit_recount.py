@@ -546,6 +546,9 @@ class _Message:
     def timestamp(self) -> tuple[int, int]:
         return 1, self._record.timestamp_ms
 
+    def key(self) -> bytes | None:
+        return self._record.key
+
     def value(self) -> bytes | None:
         return self._record.value
 

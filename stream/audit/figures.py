@@ -1,7 +1,7 @@
 """The day's figures from the audit's classified records, in SQL, in the /api/snapshot shape.
 
-Reads the tables sql.py leaves (`counted`, `cand`, `verdict`, `fields`, `doc`, `line`, `raw`) for one UTC day
-[$start, $end) and returns plain dicts and lists of ints and strings.
+Reads the tables sql.py leaves (`counted`, `cand`, `verdict`, `fields`, `line`, `raw`) for one UTC
+day [$start, $end) and returns plain dicts and lists of ints and strings.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ PRODUCTS = f"""WITH top AS (
 SECONDS = f"""SELECT occ - occ % 1000 AS s, {_SUMS} FROM day_ev GROUP BY s
     ORDER BY gross - refunds DESC, s LIMIT {BUSIEST}"""
 DEAD_LETTERS = """SELECT reason, count(*) FROM (
-        SELECT ts, reason FROM doc WHERE reason IS NOT NULL
+        SELECT ts, msg_reason AS reason FROM fields WHERE msg_reason IS NOT NULL
         UNION ALL SELECT ts, reason FROM verdict WHERE reason IS NOT NULL
         UNION ALL SELECT v.ts, 'too_late' FROM counted c JOIN verdict v USING (p, off) WHERE c.too_late)
     WHERE ts >= $start AND ts < $end GROUP BY reason ORDER BY reason"""

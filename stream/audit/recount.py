@@ -85,7 +85,6 @@ def recount(records: Iterable[Any], day: str, partitions: int, *, grace_ms: int 
         _load(con, records)
         con.execute(sql.MACROS)
         con.execute(sql.STRICT_JSON)
-        con.execute(sql.DOCS)
         con.execute(sql.FIELDS_SQL)
         con.execute(sql.LINES)
         con.execute(sql.VERDICTS, {"max_future": max_future_ms})
@@ -134,20 +133,12 @@ def _merchants(con: duckdb.DuckDBPyConnection, partitions: int) -> None:
 
 def _load(con: duckdb.DuckDBPyConnection, records: Iterable[Any]) -> None:
     # Columns as numpy arrays: DuckDB scans them in one go (executemany is ~1,000 rows/s).
-    parts: list[int] = []
-    offsets: list[int] = []
-    stamps: list[int] = []
-    values: list[bytes | None] = []
-    rerouted: list[str | None] = []
-    for record in records:
-        partition, offset, stamp, value, headers = _fields(record)
-        parts.append(partition)
-        offsets.append(offset)
-        stamps.append(stamp)
-        values.append(value)
-        rerouted.append(_header(headers, "rerouted_from"))
-    table = {"p": np.array(parts, dtype=np.int32), "off": np.array(offsets, dtype=np.int64),
-             "ts": np.array(stamps, dtype=np.int64), "v": _objects(values), "rerouted": _objects(rerouted)}
+    rows = [r if isinstance(r, Record) else _record(r) for r in records]
+    rerouted = [_header(r.headers, "rerouted_from") if r.headers else None for r in rows]
+    table = {"p": np.array([r.partition for r in rows], dtype=np.int32),
+             "off": np.array([r.offset for r in rows], dtype=np.int64),
+             "ts": np.array([r.timestamp_ms for r in rows], dtype=np.int64),
+             "v": _objects([r.value for r in rows]), "rerouted": _objects(rerouted)}
     con.register("raw_rows", table)
     con.execute("CREATE TEMP TABLE raw AS SELECT p, off, ts, v::BLOB AS v, rerouted::VARCHAR AS rerouted "
                 "FROM raw_rows")
@@ -170,12 +161,10 @@ def _objects(items: list[Any]) -> np.ndarray[Any, np.dtype[Any]]:
     return column
 
 
-def _fields(record: Any) -> tuple[int, int, int, bytes | None, Any]:
-    if isinstance(record, Record):
-        return record.partition, record.offset, record.timestamp_ms, record.value, record.headers
+def _record(message: Any) -> Record:
     # a confluent-kafka Message: methods, and timestamp() is (type, ms)
-    return (record.partition(), record.offset(), record.timestamp()[1], record.value(),
-            record.headers() or ())
+    return Record(message.partition(), message.offset(), message.timestamp()[1], message.key(),
+                  message.value(), tuple(message.headers() or ()))
 
 
 def _header(headers: Any, name: str) -> str | None:

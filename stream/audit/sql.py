@@ -60,17 +60,25 @@ CREATE OR REPLACE TEMP MACRO strict_bare(b) AS
 CREATE OR REPLACE TEMP MACRO plain_text(j) AS
     ascii(j) = 34 AND NOT contains(j, '\') AND length(j) BETWEEN 3 AND 258;
 CREATE OR REPLACE TEMP MACRO plain_int(j, lo, hi) AS is_int(j) AND TRY_CAST(j AS HUGEINT) BETWEEN lo AND hi;
+-- one line's code from its own JSON text
+CREATE OR REPLACE TEMP MACRO slow_line_code(lj) AS CASE
+    WHEN ascii(lj) <> 123 THEN 3
+    ELSE greatest(text_code(json_extract(lj, '$.sku')), text_code(json_extract(lj, '$.title')),
+                  int_code(json_extract(lj, '$.qty'), 1, 100000),
+                  int_code(json_extract(lj, '$.price_minor'), 0, 1000000000000)) END;
 """
 
 FIELDS = ("event_id", "type", "order_id", "occurred_at", "merchant_id", "merchant_name", "country",
           "channel", "currency", "total_minor", "customer_id", "lines")
 _PATHS = ", ".join(f"'$.{name}'" for name in FIELDS)
 
-# One row a record: the message-level reason (size, UTF-8, JSON, object), or else the object's fields
-# as JSON text (NULL where absent); each field's kind is the first character of its text.
+# One row a record: the message-level reason (size, UTF-8, JSON, object) or, for an object, its fields:
+# read as JSON text (NULL where absent), each one's kind the first character of its text; a code (0 if
+# all are fine; the exact one only for the few that are not: the fast test looks at the text alone);
+# and the values.
 _J = ", ".join(f"f[{i}] AS j_{name}" for i, name in enumerate(FIELDS, 1))
-DOCS = f"""
-CREATE OR REPLACE TEMP TABLE doc AS
+FIELDS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE fields AS
 WITH t AS (SELECT p, off, ts, octet_length(v) AS size, try(decode(v)) AS txt FROM raw),
 s AS (SELECT *, CASE
         WHEN size IS NULL OR size = 0 THEN 'invalid_json'
@@ -82,15 +90,10 @@ r AS (SELECT *, CASE
         WHEN r0 IS NOT NULL THEN r0
         WHEN b IS NOT NULL AND NOT strict_bare(b) THEN 'invalid_json'
         WHEN ascii(ltrim(txt, E' \\t\\n\\r')) <> 123 THEN 'not_object' END AS reason FROM u),
-x AS (SELECT p, off, ts, reason, CASE WHEN reason IS NULL THEN json_extract(txt, [{_PATHS}]) END AS f FROM r)
-SELECT p, off, ts, reason, {_J} FROM x
-"""
-
-# Every object's own fields: a code (0 if all are fine; the exact one only for the few that are not) and
-# the values. The fast test looks at the JSON text; anything it does not pass gets the full checks.
-FIELDS_SQL = """
-CREATE OR REPLACE TEMP TABLE fields AS
-SELECT p, off, ts, j_lines, CASE
+j AS (SELECT p, off, ts, reason, {_J}
+      FROM (SELECT *, CASE WHEN reason IS NULL THEN json_extract(txt, [{_PATHS}]) END AS f FROM r))
+SELECT p, off, ts, reason AS msg_reason, j_lines, CASE
+    WHEN reason IS NOT NULL THEN NULL
     WHEN plain_text(j_event_id) AND j_type IN ('"order_placed"', '"order_refunded"')
          AND plain_text(j_order_id) AND is_int(j_occurred_at) AND plain_text(j_merchant_id)
          AND plain_text(j_merchant_name) AND regexp_full_match(j_country, '"[A-Z][A-Z]"')
@@ -113,25 +116,23 @@ SELECT p, off, ts, j_lines, CASE
     str_of(j_merchant_name) AS merchant_name, str_of(j_country) AS country, str_of(j_channel) AS channel,
     str_of(j_currency) AS currency, str_of(j_customer_id) AS customer_id,
     TRY_CAST(j_total_minor AS HUGEINT) AS total
-FROM doc WHERE reason IS NULL
+FROM j
 """
 
 # Every line of every object whose `lines` is a list: its code, its values and its converted value.
-LINES = """
+# One parse a list into the four fields' JSON text; a line that does not pass the fast test (a field
+# absent or null, or not an object at all: all four NULL) is looked at again on its own text.
+_LINE = '[{"sku": "JSON", "title": "JSON", "qty": "JSON", "price_minor": "JSON"}]'
+LINES = f"""
 CREATE OR REPLACE TEMP TABLE line AS
 WITH l AS (
-    SELECT p, off, currency, unnest(a) AS lj, generate_subscripts(a, 1) AS idx
-    FROM (SELECT p, off, currency, json_extract(j_lines, '$[*]') AS a FROM fields WHERE ascii(j_lines) = 91)),
-g AS (SELECT p, off, idx, currency, ascii(lj) = 123 AS obj,
-             json_extract(CASE WHEN ascii(lj) = 123 THEN lj END,
-                          ['$.sku', '$.title', '$.qty', '$.price_minor']) AS g
-      FROM l),
-c AS (SELECT p, off, idx, currency, g[1] AS sku, g[2] AS title, g[3] AS qty, g[4] AS price, CASE
-        WHEN NOT obj THEN 3
-        WHEN plain_text(g[1]) AND plain_text(g[2]) AND plain_int(g[3], 1, 100000)
-             AND plain_int(g[4], 0, 1000000000000) THEN 0
-        ELSE greatest(text_code(g[1]), text_code(g[2]), int_code(g[3], 1, 100000),
-                      int_code(g[4], 0, 1000000000000)) END AS code FROM g)
+    SELECT p, off, currency, j_lines, unnest(a) AS g, generate_subscripts(a, 1) AS idx
+    FROM (SELECT p, off, currency, j_lines, from_json(j_lines, '{_LINE}') AS a FROM fields
+          WHERE code IS NOT NULL AND ascii(j_lines) = 91)),
+c AS (SELECT p, off, idx, currency, g.sku, g.title, g.qty, g.price_minor AS price, CASE
+        WHEN plain_text(g.sku) AND plain_text(g.title) AND plain_int(g.qty, 1, 100000)
+             AND plain_int(g.price_minor, 0, 1000000000000) THEN 0
+        ELSE slow_line_code(json_extract(j_lines, '$[' || (idx - 1) || ']')) END AS code FROM l)
 SELECT c.p, c.off, c.idx, c.code, str_of(c.sku) AS sku, str_of(c.title) AS title,
        CASE WHEN c.code = 0 THEN CAST(c.qty AS HUGEINT) END AS qty,
        -- only in range, so no overflow: qty × price ≤ 10^17, × the rate's numerator still fits a HUGEINT
@@ -149,7 +150,7 @@ c AS (SELECT f.p, f.off, f.ts, f.occ,
              greatest(f.code, coalesce(ls.code, 0), CASE WHEN ls.n > 500 THEN 2 ELSE 0 END) AS code,
              CASE WHEN f.code = 0 THEN conv(f.total, r.num, r.den) END AS cents,  -- in range: no overflow
              r.num IS NOT NULL AS known, ls.top_line, ls.sum_lines
-      FROM fields f LEFT JOIN ls USING (p, off) LEFT JOIN rates r USING (currency))
+      FROM fields f LEFT JOIN ls USING (p, off) LEFT JOIN rates r USING (currency) WHERE f.code IS NOT NULL)
 SELECT p, off, ts, CAST(CASE WHEN code = 0 THEN cents END AS BIGINT) AS cents, CASE
         WHEN code > 0 THEN {list(CODES)}[code + 1]
         WHEN occ < {EARLIEST_MS} THEN 'too_old'
