@@ -477,6 +477,16 @@ def test_breakdowns_rank_as_the_dashboard_does() -> None:
     ]
 
 
+def test_names_and_titles_are_shown_decoded() -> None:
+    log = Log()
+    raw = with_fields(merchant_name="Caf\u00e9 \u201cZuckerl\u201d <b>",
+                      lines=[line(title='Mug "Big" \U0001F600')])
+    log.add(raw.replace("é".encode(), b"\\u00e9"))  # an escape, as another producer may write it
+    result = log.recount()
+    assert result.top_merchants[0]["name"] == "Caf\u00e9 \u201cZuckerl\u201d <b>"
+    assert result.top_products[0]["title"] == 'Mug "Big" \U0001F600'
+
+
 def test_top_lists_keep_ten() -> None:
     log = Log()
     log.orders(*(order_event(merchant_id=f"m{i:02d}", total_minor=100 + i,

@@ -41,8 +41,9 @@ BREAKDOWN = """SELECT {key}, {sums} FROM day_ev GROUP BY {key} ORDER BY gross - 
 MERCHANTS = f"""WITH top AS (
         SELECT merchant_id, any_value(p) AS p, min(off) AS first, {_SUMS} FROM day_ev
         GROUP BY merchant_id ORDER BY gross - refunds DESC, merchant_id DESC LIMIT {TOP})
-    SELECT top.merchant_id, f.merchant_name, orders, gross, refunds FROM top JOIN fields f
-    ON f.p = top.p AND f.off = top.first ORDER BY gross - refunds DESC, top.merchant_id DESC"""
+    SELECT top.merchant_id, json_extract_string(decode(r.v), '$.merchant_name'), orders, gross, refunds
+    FROM top JOIN raw r ON r.p = top.p AND r.off = top.first
+    ORDER BY gross - refunds DESC, top.merchant_id DESC"""
 # products are (merchant_id, sku): qty and line values of placed lines net of refunded lines; the title
 # is the one of the product's first line counted
 PRODUCTS = f"""WITH top AS (
@@ -50,8 +51,9 @@ PRODUCTS = f"""WITH top AS (
                sum(CASE WHEN refund THEN -qty ELSE qty END) AS qty,
                sum(CASE WHEN refund THEN -cents ELSE cents END) AS net
         FROM day_ln GROUP BY merchant_id, sku ORDER BY net DESC, sku DESC, merchant_id DESC LIMIT {TOP})
-    SELECT top.sku, l.title, top.merchant_id, top.qty, top.net FROM top JOIN line l
-    ON l.p = top.head.p AND l.off = top.head.off AND l.idx = top.head.idx
+    SELECT top.sku, json_extract_string(decode(r.v), '$.lines[' || (top.head.idx - 1) || '].title'),
+           top.merchant_id, top.qty, top.net
+    FROM top JOIN raw r ON r.p = top.head.p AND r.off = top.head.off
     ORDER BY net DESC, top.sku DESC, top.merchant_id DESC"""
 SECONDS = f"""SELECT occ - occ % 1000 AS s, {_SUMS} FROM day_ev GROUP BY s
     ORDER BY gross - refunds DESC, s LIMIT {BUSIEST}"""

@@ -111,9 +111,10 @@ SELECT p, off, ts, reason AS msg_reason, j_lines, CASE
                   int_code(j_total_minor, 1, 1000000000000000), text_code(j_customer_id),
                   CASE WHEN j_lines IS NULL THEN 1 WHEN ascii(j_lines) <> 91 THEN 3 ELSE 0 END) END AS code,
     -- the values; the integers are read only where code = 0, that is where they are integers in range
+    -- (names and titles are read again from the record for the top ten only)
     str_of(j_event_id) AS event_id, str_of(j_type) = 'order_refunded' AS refund,
     TRY_CAST(j_occurred_at AS HUGEINT) AS occ, str_of(j_merchant_id) AS merchant_id,
-    str_of(j_merchant_name) AS merchant_name, str_of(j_country) AS country, str_of(j_channel) AS channel,
+    str_of(j_country) AS country, str_of(j_channel) AS channel,
     str_of(j_currency) AS currency, str_of(j_customer_id) AS customer_id,
     TRY_CAST(j_total_minor AS HUGEINT) AS total
 FROM j
@@ -133,7 +134,7 @@ c AS (SELECT p, off, idx, currency, g.sku, g.title, g.qty, g.price_minor AS pric
         WHEN plain_text(g.sku) AND plain_text(g.title) AND plain_int(g.qty, 1, 100000)
              AND plain_int(g.price_minor, 0, 1000000000000) THEN 0
         ELSE slow_line_code(json_extract(j_lines, '$[' || (idx - 1) || ']')) END AS code FROM l)
-SELECT c.p, c.off, c.idx, c.code, str_of(c.sku) AS sku, str_of(c.title) AS title,
+SELECT c.p, c.off, c.idx, c.code, str_of(c.sku) AS sku,
        CASE WHEN c.code = 0 THEN CAST(c.qty AS HUGEINT) END AS qty,
        -- only in range, so no overflow: qty × price ≤ 10^17, × the rate's numerator still fits a HUGEINT
        conv(CASE WHEN c.code = 0 THEN CAST(c.qty AS HUGEINT) * CAST(c.price AS HUGEINT) END, r.num, r.den)
