@@ -6,6 +6,7 @@ the code under test. One test also checks the recount against the live core on a
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -609,3 +610,132 @@ def test_a_load_generator_day_recounts_as_the_live_core_counts_it() -> None:
     for name in ("countries", "channels", "top_merchants", "top_products", "dead_letters", "late_events"):
         assert live[name] == result.__dict__[name], name
     assert len(result.minutes) == 1440 and sum(result.dead_letters.values()) > 20
+
+
+# --- the rules against a reference -----------------------------------------------------------------------
+
+TEXT = ("event_id", "order_id", "merchant_id", "merchant_name", "customer_id")
+ENUMS = {"type": ("order_placed", "order_refunded"), "channel": ("online", "pos", "mobile", "social")}
+
+
+def reference_reason(doc: Any, stamped: int) -> str | None:
+    """The contract, restated plainly: the reason a decoded event is not counted, or None."""
+    if not isinstance(doc, dict):
+        return "not_object"
+    codes = []  # 1 missing_field, 2 bad_value, 3 wrong_type: the first by kind wins
+
+    def text(value: Any, most: int = 256) -> int:
+        return 3 if not isinstance(value, str) else 0 if 1 <= len(value) <= most else 2
+
+    def integer(value: Any, low: int, high: int) -> int:
+        return 3 if type(value) is not int else 0 if low <= value <= high else 2
+
+    for name in (*TEXT, "type", "occurred_at", "country", "channel", "currency", "total_minor", "lines"):
+        if name not in doc:
+            codes.append(1)
+            continue
+        value = doc[name]
+        if name in TEXT:
+            codes.append(text(value))
+        elif name in ENUMS:
+            codes.append(3 if not isinstance(value, str) else 0 if value in ENUMS[name] else 2)
+        elif name == "occurred_at":
+            codes.append(integer(value, -(2**63), 2**64 - 1))
+        elif name == "country":
+            ok = isinstance(value, str) and len(value) == 2 and all("A" <= c <= "Z" for c in value)
+            codes.append(3 if not isinstance(value, str) else 0 if ok else 2)
+        elif name == "currency":
+            codes.append(3 if not isinstance(value, str) else 0 if len(value) <= 8 else 2)
+        elif name == "total_minor":
+            codes.append(integer(value, 1, 10**15))
+        elif not isinstance(value, list):
+            codes.append(3)
+        else:
+            codes.append(2 if len(value) > 500 else 0)
+            for item in value:
+                if not isinstance(item, dict):
+                    codes.append(3)
+                    continue
+                for key, check in (("sku", text), ("title", text)):
+                    codes.append(check(item[key]) if key in item else 1)
+                codes.append(integer(item["qty"], 1, 100_000) if "qty" in item else 1)
+                codes.append(integer(item["price_minor"], 0, 10**12) if "price_minor" in item else 1)
+    worst = max(codes)
+    if worst:
+        return {1: "missing_field", 2: "bad_value", 3: "wrong_type"}[worst]
+    if doc["occurred_at"] < 946_684_800_000:
+        return "too_old"
+    if doc["occurred_at"] > stamped + 300_000:
+        return "future_time"
+    if doc["currency"] not in RATES:
+        return "unknown_currency"
+    values = [cents(i["qty"] * i["price_minor"], doc["currency"]) for i in doc["lines"]]
+    if cents(doc["total_minor"], doc["currency"]) > 10**8 or max(values, default=0) > 10**8 \
+            or sum(values) > 10**8:
+        return "absurd_amount"
+    return None
+
+
+ODD_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.sampled_from([0, 1, 2, 100_000, 100_001]),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=3),
+    st.sampled_from(["", "x" * 256, "x" * 257, "US", "us", "ÜS", "USD", "KRW", "XBT", "order_refunded",
+                     "pos", "é" * 256, 10**13, 10**15, 10**12, 99_999, "KWD", "JPY"]),
+    st.lists(st.integers(0, 3), max_size=2), st.dictionaries(st.sampled_from(["sku", "qty"]), st.integers()),
+)
+FIELD_NAMES = (*TEXT, "type", "occurred_at", "country", "channel", "currency", "total_minor", "lines")
+LINE_NAMES = ("sku", "title", "qty", "price_minor")
+MUTATION = st.one_of(
+    st.tuples(st.just("set"), st.sampled_from(FIELD_NAMES), ODD_VALUES),
+    st.tuples(st.just("drop"), st.sampled_from(FIELD_NAMES), st.none()),
+    st.tuples(st.just("line"), st.sampled_from(LINE_NAMES), ODD_VALUES),
+    st.tuples(st.just("drop line field"), st.sampled_from(LINE_NAMES), st.none()),
+    st.tuples(st.just("extra"), st.sampled_from(["note", "lines_v2"]), ODD_VALUES),
+    st.tuples(st.just("time"), st.just("occurred_at"),
+              st.sampled_from([MIDNIGHT, NOON + 300_000, NOON + 300_001, 946_684_799_999, 946_684_800_000])),
+    st.tuples(st.just("set"), st.just("currency"), st.sampled_from(["XBT", "usd", "", "EURO", "JPY", "KWD"])),
+    st.tuples(st.just("set"), st.just("total_minor"), st.sampled_from([10**8, 10**8 + 1, 10**11, 10**15])),
+    st.tuples(st.just("line"), st.sampled_from(["qty", "price_minor"]),
+              st.sampled_from([100_000, 10**8, 10**10, 10**12])),
+)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(st.lists(st.lists(MUTATION, max_size=2), min_size=10, max_size=30))
+def test_the_sql_rules_agree_with_a_plain_reference(batches: list[list[tuple[str, str, Any]]]) -> None:
+    log = Log()
+    log.orders(order_event(event_id="anchor", total_minor=1))  # the watermark at NOON from the start
+    expected_reasons: dict[str, int] = defaultdict(int)
+    expected_gross = 1
+    for i, mutations in enumerate(batches):
+        doc: dict[str, Any] = order_event(event_id=f"e{i}", total_minor=100 + i)
+        for kind, name, value in mutations:
+            if kind == "set":
+                doc[name] = value
+            elif kind == "drop":
+                doc.pop(name, None)
+            elif kind in ("line", "drop line field") and isinstance(doc.get("lines"), list) and doc["lines"] \
+                    and isinstance(doc["lines"][0], dict):
+                doc["lines"] = [dict(doc["lines"][0])]
+                if kind == "line":
+                    doc["lines"][0][name] = value
+                else:
+                    doc["lines"][0].pop(name, None)
+            elif kind in ("extra", "time"):
+                doc[name] = value
+        if isinstance(doc.get("event_id"), str):
+            doc["event_id"] = doc["event_id"][:200] + f"#{i}"  # every event its own id
+        log.add(json.dumps(doc).encode(), partition=home("m00001"), ts=NOON)  # ints past 64 bits too
+        reason = reference_reason(doc, NOON)
+        if reason is None and doc["merchant_id"] != "m00001" and home(doc["merchant_id"]) != home("m00001"):
+            continue  # another merchant's order in this partition: rerouted, not counted here
+        if reason is None and doc["occurred_at"] < MIDNIGHT:
+            reason = "too_late"  # its day closed: the watermark is at NOON
+        if reason is None:
+            placed = doc["type"] == "order_placed"
+            expected_gross += cents(doc["total_minor"], doc["currency"]) if placed else 0
+        else:
+            expected_reasons[reason] += 1
+    result = log.recount()
+    assert result.dead_letters == expected_reasons
+    assert result.totals["gross_cents"] == expected_gross
