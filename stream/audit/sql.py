@@ -1,5 +1,6 @@
-"""The audit's counting rules, in SQL (DuckDB): validation, conversion, lateness, dedupe and the day's
-figures, over a table `raw(p, off, ts, v, rerouted)` of records and `rates(currency, num, den)`.
+"""The audit's counting rules, in SQL (DuckDB): validation, conversion, the merchant's partition,
+lateness and dedupe, over a table `raw(p, off, ts, v, rerouted)` of records, `rates(currency, num, den)`
+and `merchants(merchant_id, home)`; figures.py reads the day's figures from what these leave.
 
 A separate implementation of the README's contract, on purpose: nothing here comes from stream/'s
 counting code. Parameters are `$name`s bound by recount.py. Tables are TEMP: one connection, one day.
@@ -45,6 +46,16 @@ CREATE OR REPLACE TEMP MACRO int_code(j, lo, hi) AS CASE
 -- a string whose value must pass `ok`, a condition on it
 CREATE OR REPLACE TEMP MACRO word_code(j, ok) AS CASE
     WHEN j IS NULL THEN 1 WHEN ascii(j) <> 34 THEN 3 WHEN ok THEN 0 ELSE 2 END;
+-- the common case without the decoding: a string without escapes, of 1-256 characters
+CREATE OR REPLACE TEMP MACRO plain_text(j) AS
+    ascii(j) = 34 AND NOT contains(j, '\\') AND length(j) BETWEEN 3 AND 258;
+CREATE OR REPLACE TEMP MACRO plain_int(j, lo, hi) AS is_int(j) AND TRY_CAST(j AS HUGEINT) BETWEEN lo AND hi;
+-- one line's code from its own JSON text
+CREATE OR REPLACE TEMP MACRO slow_line_code(lj) AS CASE
+    WHEN ascii(lj) <> 123 THEN 3
+    ELSE greatest(text_code(json_extract(lj, '$.sku')), text_code(json_extract(lj, '$.title')),
+                  int_code(json_extract(lj, '$.qty'), 1, 100000),
+                  int_code(json_extract(lj, '$.price_minor'), 0, 1000000000000)) END;
 """
 
 # DuckDB's JSON reader also takes NaN, Infinity and trailing commas, which are not JSON (a number too
@@ -56,16 +67,6 @@ CREATE OR REPLACE TEMP MACRO bare(t) AS regexp_replace(t, '"(?:[^"\\]|\\.)*"', '
 CREATE OR REPLACE TEMP MACRO strict_bare(b) AS
     NOT regexp_matches(regexp_replace(b, 'true|false|null', '', 'g'), '[A-DF-Za-df-z]')
     AND NOT regexp_matches(b, ',\s*[\]}]');
--- the common case without the decoding: a string without escapes, of 1-256 characters
-CREATE OR REPLACE TEMP MACRO plain_text(j) AS
-    ascii(j) = 34 AND NOT contains(j, '\') AND length(j) BETWEEN 3 AND 258;
-CREATE OR REPLACE TEMP MACRO plain_int(j, lo, hi) AS is_int(j) AND TRY_CAST(j AS HUGEINT) BETWEEN lo AND hi;
--- one line's code from its own JSON text
-CREATE OR REPLACE TEMP MACRO slow_line_code(lj) AS CASE
-    WHEN ascii(lj) <> 123 THEN 3
-    ELSE greatest(text_code(json_extract(lj, '$.sku')), text_code(json_extract(lj, '$.title')),
-                  int_code(json_extract(lj, '$.qty'), 1, 100000),
-                  int_code(json_extract(lj, '$.price_minor'), 0, 1000000000000)) END;
 """
 
 FIELDS = ("event_id", "type", "order_id", "occurred_at", "merchant_id", "merchant_name", "country",
