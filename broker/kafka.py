@@ -30,6 +30,7 @@ _SETTINGS = {
     "offsets.topic.num.partitions": "8",
     "transaction.state.log.replication.factor": "1",
     "transaction.state.log.min.isr": "1",
+    "transaction.state.log.num.partitions": "8",  # not 50: the first claim of a fresh broker waits for them
     "share.coordinator.state.topic.replication.factor": "1",
     "share.coordinator.state.topic.min.isr": "1",
     "group.initial.rebalance.delay.ms": "0",

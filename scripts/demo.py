@@ -15,7 +15,7 @@ from broker import Broker
 from broker.kafka import BrokerError
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var" / "demo"
+VAR = Path(os.environ.get("DEMO_VAR") or ROOT / "var" / "demo")  # the demo's data and logs
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:

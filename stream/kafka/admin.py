@@ -29,8 +29,9 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
     aggregates = {"retention.ms": str(settings.aggregates_retention_ms), "retention.bytes": "-1",
                   "segment.ms": str(max(1000, min(settings.aggregates_retention_ms // 8, 3_600_000))),
                   "max.message.bytes": RECORD_BYTES, "cleanup.policy": "delete"}
+    # Compacted often: a reader loads every record still in the log, so old versions must not pile up.
     compacted = {"cleanup.policy": "compact", "max.message.bytes": RECORD_BYTES, "retention.ms": "-1",
-                 "min.cleanable.dirty.ratio": "0.2", "segment.ms": "600000"}
+                 "min.cleanable.dirty.ratio": "0.5", "segment.ms": "60000"}
     dead_letters = {"retention.ms": str(settings.dlq_retention_ms), "retention.bytes": "-1",
                     "max.message.bytes": RECORD_BYTES}
     return {settings.orders_topic: (n, {}), settings.aggregates_topic: (n, aggregates),

@@ -13,6 +13,7 @@ on and on, with one policy for the end of a partition and for errors.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, cast
 
@@ -111,9 +112,17 @@ class Reader:
         self.consumer.resume([TopicPartition(t, p) for t, p in keys])
 
     def watermarks(self, key: Key, timeout: float = 10.0) -> tuple[int, int]:
-        """(first offset held, next offset to be written) of a partition, asked of the broker."""
-        low, high = self.consumer.get_watermark_offsets(TopicPartition(*key), timeout=timeout)
-        return int(low), int(high)
+        """(first offset held, next offset to be written) of a partition, asked of the broker; asked again
+        while its leader is moving (a topic just created, a broker just lost)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                low, high = self.consumer.get_watermark_offsets(TopicPartition(*key), timeout=timeout)
+                return int(low), int(high)
+            except KafkaException as exc:
+                if exc.args[0].code() not in _MOVING or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def cached_watermarks(self, key: Key) -> tuple[int, int]:
         """The watermarks that came with the last fetch response: no request to the broker."""
@@ -197,6 +206,8 @@ class Reader:
             log.warning("reading %s: %s (retrying)", message.topic() or "Kafka", error.str())
 
 
+_MOVING = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError._TIMED_OUT,
+           KafkaError.REQUEST_TIMED_OUT, KafkaError._TRANSPORT}
 # Errors librdkafka recovers from by itself although it does not call them retriable.
 _PASSING = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._MSG_TIMED_OUT,
             KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,

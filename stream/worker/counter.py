@@ -30,7 +30,7 @@ from stream.core.partition import PoisonRecord
 from stream.core.routing import Homes
 from stream.kafka.reader import BEGINNING, Consumed, Reader
 from stream.kafka.transactions import Fenced, TransactionFailed
-from stream.worker.recovery import Cancelled, Claim, Owned, aggregates_high, recover
+from stream.worker.recovery import Cancelled, Claim, Owned, recover
 
 log = logging.getLogger("salesdash.stream")
 MAX_DEAD_LETTER_BYTES = 1_048_576  # a value larger than this is cut: the dead letter must always fit
@@ -138,12 +138,14 @@ class OrdersConsumer(threading.Thread):
         for partition in partitions & set(self._claims):
             claim, _ = self._claims.pop(partition)
             claim.cancel()  # answered at once: a claim in progress finishes first, no later one starts
-        self._let_go(partitions & set(self.owned), snapshot=True)
+        # No snapshot: in a rebalance every worker lets everything go at once (faust's protocol is eager),
+        # and a successor counts the few records since the last snapshot again faster than all would write.
+        self._let_go(partitions & set(self.owned), snapshot=False)
 
     def _own(self, partitions: set[int]) -> None:
         for partition in set(self._claims) - partitions:
             self._claims.pop(partition)[0].cancel()
-        self._let_go(set(self.owned) - partitions, snapshot=True)
+        self._let_go(set(self.owned) - partitions, snapshot=False)
         for partition in set(self._parked) - partitions:
             self._parked.pop(partition).writer.close()
         for partition in sorted(partitions - set(self.owned) - set(self._claims)):
@@ -187,7 +189,6 @@ class OrdersConsumer(threading.Thread):
             try:
                 self._publish(partition, owned, snapshot=snapshot)
                 self._wait_commit(partition)
-                owned.aggregates_high = aggregates_high(self.settings, partition)
                 self._parked[partition] = owned
             except Exception as exc:  # fenced, aborted, or Kafka out of reach: the next owner counts them
                 log.warning("partition %d: its last records were not published (%s); its next owner counts "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from stream.config import Settings
 from stream.core.partition import PartitionState
 from stream.core.routing import Homes
-from stream.kafka.reader import BEGINNING, Reader, read_range
+from stream.kafka.reader import BEGINNING, read_range
 from stream.kafka.transactions import PartitionWriter
 from stream.store import read_chain, read_snapshots
 
@@ -28,7 +28,6 @@ class Owned:
 
     state: PartitionState
     writer: PartitionWriter
-    aggregates_high: int = -1  # the aggregates log's end when this worker last let the partition go
     first_publish: bool = True
     range_since: float | None = None  # monotonic time the oldest unpublished record was counted
     published_at: float = field(default_factory=time.monotonic)
@@ -51,14 +50,6 @@ class Claim:
             pass
 
 
-def aggregates_high(settings: Settings, partition: int) -> int:
-    reader = Reader.open(settings, "high")
-    try:
-        return reader.watermarks((settings.aggregates_topic, partition), timeout=30)[1]
-    finally:
-        reader.close()
-
-
 def recover(settings: Settings, claim: Claim, homes: Homes, parked: Owned | None) -> Owned:
     """Claim the partition and rebuild its state; `parked`, what this worker held when it let the partition
     go, is reused if nobody published for it meanwhile."""
@@ -67,15 +58,22 @@ def recover(settings: Settings, claim: Claim, homes: Homes, parked: Owned | None
     with claim.lock:
         if claim.cancelled:
             raise Cancelled(p)
-        writer = parked.writer if parked is not None else \
-            PartitionWriter(settings, p, settings.aggregates_topic)
+        if parked is not None:
+            parked.writer.close()  # a producer claims once; the new one fences it (and anyone else)
+        writer = PartitionWriter(settings, p, settings.aggregates_topic)
         writer.init()  # from here on no earlier owner can commit a record for p
-    if parked is not None and parked.aggregates_high == aggregates_high(settings, p):
-        log.info("partition %d: nothing was published since this worker held it: kept in memory", p)
-        return Owned(parked.state, writer, snapshotted=parked.snapshotted)
+    claimed = time.monotonic()
+    if parked is not None and parked.state.end is not None:
+        after = read_chain(settings, p, parked.state.end, parked.writer.checkpoint_offset + 1)
+        if not after.ranges:
+            writer.checkpoint_offset = max(parked.writer.checkpoint_offset, after.next_offset - 1)
+            log.info("partition %d: nothing was published since this worker held it: kept in memory "
+                     "(claimed in %.2fs)", p, claimed - started)
+            return Owned(parked.state, writer, snapshotted=parked.snapshotted)
     found, unreadable = read_snapshots(settings, [p], with_tables=True)
     if claim.cancelled:
         raise Cancelled(p)
+    loaded = time.monotonic()
     snapshot = found.get(p)
     if snapshot is not None:
         state = PartitionState.restore(snapshot, settings.rules, homes)
@@ -83,13 +81,16 @@ def recover(settings: Settings, claim: Claim, homes: Homes, parked: Owned | None
     else:
         state = PartitionState(p, settings.rules, homes)
         chain = read_chain(settings, p, None, BEGINNING)
+    chained = time.monotonic()
     if chain.ranges:
         first = chain.ranges[0].start if state.end is None else state.end
         records = read_range(settings, settings.orders_topic, p, first, chain.ranges[-1].end)
         state.recount(chain.ranges, records)
     writer.checkpoint_offset = chain.next_offset - 1
-    log.info("partition %d recovered in %.2fs: input applied below offset %s (%s, %d ranges counted again, "
-             "%d unreadable records skipped)", p, time.monotonic() - started, state.end,
+    log.info("partition %d recovered in %.2fs (claim %.2f, snapshot %.2f, chain %.2f, recount %.2f): input "
+             "applied below offset %s (%s, %d ranges counted again, %d unreadable records skipped)", p,
+             time.monotonic() - started, claimed - started, loaded - claimed, chained - loaded,
+             time.monotonic() - chained, state.end,
              "from a snapshot" if snapshot is not None else "no snapshot yet", len(chain.ranges),
              unreadable + chain.unreadable)
     return Owned(state, writer, snapshotted=snapshot is not None)
