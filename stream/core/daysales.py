@@ -27,6 +27,7 @@ NAME, ORDERS, GROSS, REFUNDS = 0, 1, 2, 3
 TITLE, QTY, NET = 0, 1, 2
 
 Product = tuple[str, str]  # (merchant_id, sku): two merchants may use the same sku
+Row = list[Any]
 
 
 def merchant_net(row: list[Any]) -> int:
@@ -42,40 +43,17 @@ def _rows(table: dict[str, Totals]) -> dict[str, list[int]]:
 
 
 class DaySales:
-    """The worker's day in one partition: everything needed to keep counting it exactly."""
+    """The worker's day in one partition: everything needed to keep counting it exactly.
 
-    __slots__ = (
-        "_sketch_sent_ms",
-        "_top_m_sent",
-        "_top_p_sent",
-        "channels",
-        "countries",
-        "customers",
-        "dead",
-        "dirty_merchants",
-        "dirty_products",
-        "head_dirty",
-        "late",
-        "merchants",
-        "minutes",
-        "products",
-        "rerouted",
-        "seconds",
-        "shrank_merchants",
-        "shrank_products",
-        "sketch_dirty",
-        "tally_changed",
-        "top_merchants",
-        "top_products",
-        "totals",
-        "touched",
-        "touched_channels",
-        "touched_countries",
-        "touched_merchants",
-        "touched_minutes",
-        "touched_products",
-        "touched_seconds",
-    )
+    The per-order path does the sums and little else; what changed is worked out per checkpoint (a few a
+    second) by comparing with what was last sent, not tracked per order.
+    """
+
+    __slots__ = ("_channels_sent", "_countries_sent", "_sketch_orders", "_sketch_sent_ms", "_top_m_sent",
+                 "_top_p_sent", "_totals_sent", "channels", "countries", "customers", "dead",
+                 "dirty_merchants", "head_dirty", "late", "merchants", "minutes", "products", "rerouted", "seconds",
+                 "shrank_merchants", "shrank_products", "tally_changed", "top_merchants", "top_products",
+                 "totals", "touched_merchants", "touched_minutes", "touched_seconds")
 
     def __init__(self) -> None:
         self.totals = Totals()
@@ -84,7 +62,7 @@ class DaySales:
         self.countries: dict[str, Totals] = {}
         self.channels: dict[str, Totals] = {}
         self.merchants: dict[str, list[Any]] = {}
-        self.products: dict[Product, list[Any]] = {}
+        self.products: dict[str, dict[str, list[Any]]] = {}  # merchant -> sku -> row
         self.customers = Uniques()
         self.dead: dict[str, int] = {}  # dead letters by reason
         self.late = 0  # events that corrected an already final minute
@@ -92,43 +70,40 @@ class DaySales:
         self.top_merchants: list[str] = []
         self.top_products: list[Product] = []
         # What changed since the last checkpoint (touched_*) and since the last snapshot (dirty_*).
-        self.touched = False
         self.touched_minutes: set[int] = set()
         self.touched_seconds: set[int] = set()
-        self.touched_countries: set[str] = set()
-        self.touched_channels: set[str] = set()
-        self.touched_merchants: set[str] = set()
-        self.touched_products: set[Product] = set()
-        self.shrank_merchants: set[str] = set()  # rows that went down (a refund): they may leave the top
+        self.touched_merchants: set[str] = set()  # their products are the candidates for the top ten
+        self.shrank_merchants: set[str] = set()  # a refund: their rows went down and may leave the top
         self.shrank_products: set[Product] = set()
         self.tally_changed = False
-        self.sketch_dirty = False
         self.dirty_merchants: set[str] = set()
-        self.dirty_products: set[Product] = set()
         self.head_dirty = False
+        self._totals_sent: list[int] = [0, 0, 0]
+        self._countries_sent: dict[str, list[int]] = {}
+        self._channels_sent: dict[str, list[int]] = {}
         self._sketch_sent_ms = -(2**62)
+        self._sketch_orders = 0  # orders when the sketch was last sent: more orders, maybe new shoppers
         self._top_m_sent: dict[str, list[Any]] = {}
         self._top_p_sent: dict[Product, list[Any]] = {}
 
     def add(self, order: Order, refund: bool) -> None:
         """Count one order (or refund) of this day: called once per event, so every lookup counts."""
-        self.touched = True
         cents = order.usd_cents
         country = self.countries.get(order.country)
         if country is None:
             country = self.countries[order.country] = Totals()
-        self.touched_countries.add(order.country)
         channel = self.channels.get(order.channel)
         if channel is None:
             channel = self.channels[order.channel] = Totals()
-        self.touched_channels.add(order.channel)
         merchant_id = order.merchant_id
         merchant = self.merchants.get(merchant_id)
         if merchant is None:
             merchant = self.merchants[merchant_id] = [order.merchant_name, 0, 0, 0]
+            products = self.products[merchant_id] = {}
+        else:
+            products = self.products[merchant_id]
         self.touched_merchants.add(merchant_id)
         totals = self.totals
-        products, touched = self.products, self.touched_products
         if refund:
             totals.refunds_cents += cents
             country.refunds_cents += cents
@@ -136,14 +111,12 @@ class DaySales:
             merchant[REFUNDS] += cents
             self.shrank_merchants.add(merchant_id)
             for line in order.lines:
-                key = (merchant_id, line.sku)
-                row = products.get(key)
+                row = products.get(line.sku)
                 if row is None:
-                    row = products[key] = [line.title, 0, 0]
+                    row = products[line.sku] = [line.title, 0, 0]
                 row[QTY] -= line.qty
                 row[NET] -= line.usd_cents
-                touched.add(key)
-                self.shrank_products.add(key)
+                self.shrank_products.add((merchant_id, line.sku))
             return
         totals.orders += 1
         totals.gross_cents += cents
@@ -154,15 +127,12 @@ class DaySales:
         merchant[ORDERS] += 1
         merchant[GROSS] += cents
         self.customers.add(order.customer_id)
-        self.sketch_dirty = True
         for line in order.lines:
-            key = (merchant_id, line.sku)
-            row = products.get(key)
+            row = products.get(line.sku)
             if row is None:
-                row = products[key] = [line.title, 0, 0]
+                row = products[line.sku] = [line.title, 0, 0]
             row[QTY] += line.qty
             row[NET] += line.usd_cents
-            touched.add(key)
 
     def tally(self, reason: str | None = None, late: int = 0, rerouted: int = 0) -> None:
         """Count a dead letter, corrections or a reroute against this day."""
@@ -172,59 +142,76 @@ class DaySales:
         self.rerouted += rerouted
         self.tally_changed = True
 
+    def product(self, key: Product) -> list[Any]:
+        return self.products[key[0]][key[1]]
+
     def changes(self, now_ms: int, sketch_every_ms: int, closing: bool = False) -> dict[str, Any]:
         """The checkpoint entry for this day: what changed since the last call, as absolute values. The
         sketch goes along when it changed and `sketch_every_ms` passed, or when the day is closing."""
-        doc: dict[str, Any] = {"t": self.totals.to_list()}
+        totals = self.totals.to_list()
+        doc: dict[str, Any] = {"t": totals}
         if self.touched_minutes:
             doc["m"] = {str(m): self.minutes[m].to_list() for m in self.touched_minutes}
         seconds = {str(s): self.seconds[s].to_list() for s in self.touched_seconds if s in self.seconds}
         if seconds:
             doc["s"] = seconds
-        if self.touched_countries:
-            doc["co"] = {k: self.countries[k].to_list() for k in self.touched_countries}
-        if self.touched_channels:
-            doc["ch"] = {k: self.channels[k].to_list() for k in self.touched_channels}
+        if totals != self._totals_sent:
+            countries = _changed(self.countries, self._countries_sent)
+            if countries:
+                doc["co"] = countries
+            channels = _changed(self.channels, self._channels_sent)
+            if channels:
+                doc["ch"] = channels
         top_m = self._rank_merchants()
         rows_m = {k: list(self.merchants[k]) for k in top_m if self._top_m_sent.get(k) != self.merchants[k]}
         if rows_m or top_m != self.top_merchants:
             doc["tm"] = {"ids": top_m, "rows": rows_m}
         top_p = self._rank_products()
-        rows_p = [[m, s, *self.products[(m, s)]] for m, s in top_p
-                  if self._top_p_sent.get((m, s)) != self.products[(m, s)]]
+        rows_p = [[m, s, *self.products[m][s]] for m, s in top_p
+                  if self._top_p_sent.get((m, s)) != self.products[m][s]]
         if rows_p or top_p != self.top_products:
             doc["tp"] = {"ids": [list(k) for k in top_p], "rows": rows_p}
         self.top_merchants, self.top_products = top_m, top_p
         self._top_m_sent = {k: list(self.merchants[k]) for k in top_m}
-        self._top_p_sent = {k: list(self.products[k]) for k in top_p}
+        self._top_p_sent = {k: list(self.product(k)) for k in top_p}
         if self.sketch_dirty and (closing or now_ms - self._sketch_sent_ms >= sketch_every_ms):
             doc["u"] = base64.b64encode(self.customers.to_bytes()).decode()
             self._sketch_sent_ms = now_ms
-            self.sketch_dirty = False
+            self._sketch_orders = self.totals.orders
         if self.tally_changed:
             doc["x"], doc["late"], doc["rr"] = dict(self.dead), self.late, self.rerouted
+        self.head_dirty = self.head_dirty or totals != self._totals_sent or self.tally_changed
+        self._totals_sent = totals
         self.dirty_merchants |= self.touched_merchants
-        self.dirty_products |= self.touched_products
-        self.head_dirty = self.head_dirty or self.touched or self.tally_changed
-        for touched in (self.touched_minutes, self.touched_seconds, self.touched_countries,
-                        self.touched_channels, self.touched_merchants, self.touched_products,
+        for touched in (self.touched_minutes, self.touched_seconds, self.touched_merchants,
                         self.shrank_merchants, self.shrank_products):
             touched.clear()
-        self.touched = self.tally_changed = False
+        self.tally_changed = False
         return doc
+
+    @property
+    def sketch_dirty(self) -> bool:
+        return self.totals.orders != self._sketch_orders
 
     @property
     def pending(self) -> bool:
         """Something changed since the last checkpoint entry (the sketch alone counts too)."""
-        return self.touched or self.tally_changed or self.sketch_dirty
+        return bool(self.touched_merchants) or self.tally_changed or self.sketch_dirty
 
     def _rank_merchants(self) -> list[str]:
         return _rank(self.merchants, self.top_merchants, self.touched_merchants, self.shrank_merchants,
                      merchant_net)
 
     def _rank_products(self) -> list[Product]:
-        return _rank(self.products, self.top_products, self.touched_products, self.shrank_products,
-                     product_net)
+        # Candidates: the top ten and every product of a merchant that sold since the last entry.
+        if any(k in self.shrank_products for k in self.top_products):  # one may make room: rank them all
+            everything = ((m, s) for m, rows in self.products.items() for s in rows)
+            return heapq.nlargest(TOP, everything, key=lambda key: (product_net(self.product(key)), key))
+        touched = {(m, s): row for m in self.touched_merchants for s, row in self.products[m].items()}
+        if not touched:
+            return self.top_products
+        table = {**{k: self.product(k) for k in self.top_products}, **touched}
+        return _rank(table, self.top_products, set(touched), set(), product_net)
 
     def head(self) -> dict[str, Any]:
         """The day as a reader needs it whole (a snapshot's day record): no row outside the top tens."""
@@ -235,10 +222,15 @@ class DaySales:
             "co": _rows(self.countries), "ch": _rows(self.channels),
             "tm": {"ids": self.top_merchants, "rows": {k: self.merchants[k] for k in self.top_merchants}},
             "tp": {"ids": [list(k) for k in self.top_products],
-                   "rows": [[m, s, *self.products[(m, s)]] for m, s in self.top_products]},
+                   "rows": [[m, s, *self.products[m][s]] for m, s in self.top_products]},
             "u": base64.b64encode(self.customers.to_bytes()).decode(),
             "x": dict(self.dead), "late": self.late, "rr": self.rerouted,
         }
+
+    def rows(self, merchants: set[str]) -> tuple[list[tuple[str, Row]], list[tuple[Product, Row]]]:
+        """The merchant rows and all product rows of `merchants` (a snapshot's rows of what changed)."""
+        return ([(m, self.merchants[m]) for m in merchants],
+                [((m, s), row) for m in merchants for s, row in self.products[m].items()])
 
     @classmethod
     def restore(cls, head: dict[str, Any], merchants: dict[str, list[Any]],
@@ -250,26 +242,46 @@ class DaySales:
         day.seconds = {int(s): Totals.from_list(v) for s, v in head["s"].items()}
         day.countries = {k: Totals.from_list(v) for k, v in head["co"].items()}
         day.channels = {k: Totals.from_list(v) for k, v in head["ch"].items()}
-        day.merchants, day.products = merchants, products
+        day.merchants = merchants
+        for merchant in merchants:
+            day.products[merchant] = {}
+        for (merchant, sku), row in products.items():
+            day.products.setdefault(merchant, {})[sku] = row
         day.top_merchants = [k for k in head["tm"]["ids"] if k in merchants]
-        day.top_products = [(m, s) for m, s in head["tp"]["ids"] if (m, s) in products]
+        day.top_products = [(m, s) for m, s in head["tp"]["ids"] if s in day.products.get(m, {})]
         day._top_m_sent = {k: list(merchants[k]) for k in day.top_merchants}
-        day._top_p_sent = {k: list(products[k]) for k in day.top_products}
+        day._top_p_sent = {k: list(day.product(k)) for k in day.top_products}
+        day._totals_sent = day.totals.to_list()
+        day._countries_sent = {k: t.to_list() for k, t in day.countries.items()}
+        day._channels_sent = {k: t.to_list() for k, t in day.channels.items()}
         day.customers = Uniques.from_bytes(base64.b64decode(head["u"]))
+        day._sketch_orders = day.totals.orders
         day.dead, day.late, day.rerouted = dict(head["x"]), int(head["late"]), int(head["rr"])
-        day.sketch_dirty = True  # readers may hold an older one than the snapshot's: send it next
         return day
 
     def resend(self) -> None:
-        """After a recovery: the next entry carries the top tens' rows and the sketch again, whatever the
-        readers may already hold, and the day counts as changed."""
+        """After a recovery: the next entry carries the top tens' rows, the breakdowns and the sketch
+        again, whatever the readers may already hold."""
         self._top_m_sent, self._top_p_sent = {}, {}
+        self._countries_sent, self._channels_sent = {}, {}
+        self._totals_sent = [-1, -1, -1]
         self._sketch_sent_ms = -(2**62)
-        self.sketch_dirty = self.touched = True
+        self._sketch_orders = -1
+        self.touched_merchants.update(self.top_merchants)
 
     def forget_seconds_before(self, oldest: int) -> None:
         if self.seconds and min(self.seconds) < oldest:
             self.seconds = {s: t for s, t in self.seconds.items() if s >= oldest}
+
+
+def _changed(table: dict[str, Totals], sent: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Rows that differ from what was last sent, as absolute values; `sent` is brought up to date."""
+    out = {}
+    for key, totals in table.items():
+        values = totals.to_list()
+        if sent.get(key) != values:
+            out[key] = sent[key] = values
+    return out
 
 
 def _rank(table: dict[Any, list[Any]], top: list[Any], touched: set[Any], shrank: set[Any],

@@ -254,8 +254,9 @@ class PartitionState:
         for name in closing:
             sales = self.days.pop(name)
             self._closed_heads[name] = sales.head()
-            self._closed_rows += [snap.merchant_key(self.partition, name, m) for m in sales.merchants]
-            self._closed_rows += [snap.product_key(self.partition, name, p) for p in sales.products]
+            merchants, products = sales.rows(set(sales.merchants))
+            self._closed_rows += [snap.merchant_key(self.partition, name, m) for m, _ in merchants]
+            self._closed_rows += [snap.product_key(self.partition, name, k) for k, _ in products]
         self._start = self._range_now = None
         self._skipped = []
         self.pending = 0
@@ -276,12 +277,10 @@ class PartitionState:
                   for name, head in self._closed_heads.items()]
         tables: Snapshot = [(key, None) for key in self._closed_rows]
         for name, sales in self.days.items():
-            tables += [(snap.merchant_key(p, name, m), orjson.dumps(sales.merchants[m]))
-                       for m in sales.dirty_merchants]
-            tables += [(snap.product_key(p, name, k), orjson.dumps(sales.products[k]))
-                       for k in sales.dirty_products]
+            merchants, products = sales.rows(sales.dirty_merchants)
+            tables += [(snap.merchant_key(p, name, m), orjson.dumps(row)) for m, row in merchants]
+            tables += [(snap.product_key(p, name, k), orjson.dumps(row)) for k, row in products]
             sales.dirty_merchants.clear()
-            sales.dirty_products.clear()
         tables += [(snap.piece_key(p, piece.number), piece.encode()) for piece in new_pieces]
         tables += [(snap.piece_key(p, number), None) for number in dropped]
         state = snap.State(self.end, aggregates_from, self.watermark, sorted(self.days),
