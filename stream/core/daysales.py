@@ -51,7 +51,8 @@ class DaySales:
 
     __slots__ = ("_channels_sent", "_countries_sent", "_sketch_orders", "_sketch_sent_ms", "_top_m_sent",
                  "_top_p_sent", "_totals_sent", "channels", "countries", "customers", "dead",
-                 "dirty_merchants", "head_dirty", "late", "merchants", "minutes", "products", "rerouted", "seconds",
+                 "dirty_merchants", "head_dirty", "late", "merchants", "minutes", "products", "rerouted",
+                 "seconds",
                  "shrank_merchants", "shrank_products", "tally_changed", "top_merchants", "top_products",
                  "totals", "touched_merchants", "touched_minutes", "touched_seconds")
 
