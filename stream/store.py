@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from stream.config import Settings
-from stream.core.checkpoint import Checkpoint, Unreadable
+from stream.core.checkpoint import Unreadable, link
 from stream.core.partition import Range
 from stream.core.snapshot import PartitionSnapshot, SnapshotFold
 from stream.kafka.reader import BEGINNING, END, Reader
@@ -56,15 +56,14 @@ def read_chain(settings: Settings, partition: int, start: int | None, aggregates
         for message in reader.records():
             chain.next_offset = message.offset() + 1
             try:
-                checkpoint = Checkpoint.decode(message.value())
+                found = link(message.value())  # the chain's fields only: the days are not needed here
             except Unreadable:
                 chain.unreadable += 1
                 continue
-            if checkpoint.partition != partition or (chain.end is not None and checkpoint.start != chain.end):
+            if found.p != partition or (chain.end is not None and found.start != chain.end):
                 continue  # older than the snapshot, or a record that does not continue the chain
-            chain.ranges.append(Range(checkpoint.start, checkpoint.end, checkpoint.now_ms,
-                                      frozenset(checkpoint.skip)))
-            chain.end = checkpoint.end
+            chain.ranges.append(Range(found.start, found.end, found.now, frozenset(found.skip)))
+            chain.end = found.end
     finally:
         reader.close()
     if chain.unreadable:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from stream.core.daysales import DayView
@@ -70,6 +71,31 @@ class Checkpoint:
             raise
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise Unreadable(f"not a checkpoint: {exc!r}") from None
+
+
+class Link(msgspec.Struct, frozen=True):
+    """What a checkpoint says about the chain (and a recount needs), read without decoding its days."""
+
+    v: int
+    p: int
+    start: int
+    end: int
+    now: int
+    skip: list[int] = []
+
+
+_link = msgspec.json.Decoder(Link)
+
+
+def link(raw: bytes | None) -> Link:
+    """The chain fields of a checkpoint record; Unreadable for anything else."""
+    try:
+        found = _link.decode(raw or b"")
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise Unreadable(f"not a checkpoint: {exc}") from None
+    if found.v != VERSION or found.end < found.start:
+        raise Unreadable(f"not a version {VERSION} checkpoint")
+    return found
 
 
 def _int(value: Any) -> int:

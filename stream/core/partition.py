@@ -310,9 +310,11 @@ class PartitionState:
 
     def recount(self, ranges: Iterable[Range], records: Iterable[LogRecord]) -> None:
         """Count the published ranges after a snapshot again, each by its own clock, publishing nothing:
-        the state then equals the one the ranges' writer had after its last checkpoint."""
+        the sums then equal the ones the ranges' writer published last. What readers were last sent is
+        not worked out range by range: everything is sent again with the next checkpoint (`resend`)."""
         pending = iter(records)
         record = next(pending, None)
+        now_ms = 0
         for start, end, now_ms, skip in ranges:
             batch: list[LogRecord] = []
             while record is not None and record.offset() < end:
@@ -322,9 +324,11 @@ class PartitionState:
             self.skip |= skip
             if self.end is None:
                 self.end = start
+            self._range_now = None  # each range by the clock that judged it
             self.apply_batch(batch, now_ms)
             self.end = max(self.end or end, end)  # control records leave gaps: the range says where it ends
-            self.checkpoint(now_ms, force=True)
+        if self.end is not None:
+            self.checkpoint(now_ms, force=True)  # published already: closes the days it closed, then
         for sales in self.days.values():
             sales.resend()
 

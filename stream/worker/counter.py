@@ -138,14 +138,14 @@ class OrdersConsumer(threading.Thread):
         for partition in partitions & set(self._claims):
             claim, _ = self._claims.pop(partition)
             claim.cancel()  # answered at once: a claim in progress finishes first, no later one starts
-        # No snapshot: in a rebalance every worker lets everything go at once (faust's protocol is eager),
-        # and a successor counts the few records since the last snapshot again faster than all would write.
-        self._let_go(partitions & set(self.owned), snapshot=False)
+        # With a snapshot, so whoever gets a partition next starts where this worker stops; the commits
+        # of all partitions run at once.
+        self._let_go(partitions & set(self.owned), snapshot=True)
 
     def _own(self, partitions: set[int]) -> None:
         for partition in set(self._claims) - partitions:
             self._claims.pop(partition)[0].cancel()
-        self._let_go(set(self.owned) - partitions, snapshot=False)
+        self._let_go(set(self.owned) - partitions, snapshot=True)
         for partition in set(self._parked) - partitions:
             self._parked.pop(partition).writer.close()
         for partition in sorted(partitions - set(self.owned) - set(self._claims)):
@@ -182,12 +182,17 @@ class OrdersConsumer(threading.Thread):
     def _let_go(self, partitions: set[int], snapshot: bool) -> None:
         """Publish what is pending (and a snapshot, so the next owner starts where this one stops), then
         stop reading: whoever takes over finds every record of ours in the log."""
-        for partition in sorted(partitions):
-            owned = self.owned.get(partition)
-            if owned is None:
-                continue
+        leaving = {p: self.owned[p] for p in sorted(partitions) if p in self.owned}
+        failed: dict[int, Exception] = {}
+        for partition, owned in leaving.items():  # every commit is started before any is waited for
             try:
                 self._publish(partition, owned, snapshot=snapshot)
+            except Exception as exc:
+                failed[partition] = exc
+        for partition, owned in leaving.items():
+            try:
+                if partition in failed:
+                    raise failed[partition]
                 self._wait_commit(partition)
                 self._parked[partition] = owned
             except Exception as exc:  # fenced, aborted, or Kafka out of reach: the next owner counts them

@@ -52,7 +52,8 @@ def worker_app(settings: Settings) -> faust.App:
         web_enabled=False,
         datadir=os.environ.get("FAUST_DATADIR") or Path(__file__).resolve().parents[2] / "var" / "faust",
         broker_session_timeout=settings.session_timeout_s,
-        broker_heartbeat_interval=max(1, settings.session_timeout_s // 4),
+        # A rebalance starts for this worker at its next heartbeat: often, so handovers start at once.
+        broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 4),
     )
     owners = app.topic(settings.owners_topic, key_type=bytes, value_type=bytes,
                        partitions=settings.orders_partitions)
