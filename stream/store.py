@@ -7,6 +7,8 @@ here, so all three start from the same snapshot and accept the same records.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from stream.config import Settings
@@ -18,19 +20,29 @@ from stream.kafka.reader import BEGINNING, END, Reader
 log = logging.getLogger("salesdash.stream")
 
 
-def read_snapshots(settings: Settings, partitions: list[int], with_tables: bool
+@contextmanager
+def _reading(settings: Settings, purpose: str, reader: Reader | None) -> Iterator[Reader]:
+    """The reader given (one consumer for several reads: a recovery makes three), or one of its own."""
+    if reader is not None:
+        yield reader
+        return
+    own = Reader.open(settings, purpose, missing_is_empty=True)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def read_snapshots(settings: Settings, partitions: list[int], with_tables: bool, reader: Reader | None = None
                    ) -> tuple[dict[int, PartitionSnapshot], int]:
     """The newest snapshot of each partition that has one, and how many records could not be read."""
     folds = {p: SnapshotFold(p) for p in partitions}
     topics = [settings.snapshots_topic, *([settings.state_topic] if with_tables else [])]
-    reader = Reader.open(settings, "snapshots", missing_is_empty=True)
-    try:
+    with _reading(settings, "snapshots", reader) as source:
         keys = {(topic, p): BEGINNING for topic in topics for p in partitions}
-        reader.assign(keys, {key: END for key in keys})
-        for message in reader.records():
+        source.assign(keys, {key: END for key in keys})
+        for message in source.records():
             folds[message.partition()].add(message.key(), message.value())
-    finally:
-        reader.close()
     found = {p: snap for p, fold in folds.items() if (snap := fold.result(with_tables)) is not None}
     return found, sum(fold.unreadable for fold in folds.values())
 
@@ -45,15 +57,15 @@ class Chain:
     unreadable: int = 0
 
 
-def read_chain(settings: Settings, partition: int, start: int | None, aggregates_from: int) -> Chain:
+def read_chain(settings: Settings, partition: int, start: int | None, aggregates_from: int,
+               reader: Reader | None = None) -> Chain:
     """Follow partition's checkpoint chain from input offset `start` (None: from its first record),
     reading the aggregates topic from `aggregates_from` to its end."""
     chain = Chain(end=start)
-    reader = Reader.open(settings, "chain", missing_is_empty=True)
-    try:
+    with _reading(settings, "chain", reader) as source:
         key = (settings.aggregates_topic, partition)
-        reader.assign({key: aggregates_from if aggregates_from >= 0 else BEGINNING}, {key: END})
-        for message in reader.records():
+        source.assign({key: aggregates_from if aggregates_from >= 0 else BEGINNING}, {key: END})
+        for message in source.records():
             chain.next_offset = message.offset() + 1
             try:
                 found = link(message.value())  # the chain's fields only: the days are not needed here
@@ -64,8 +76,6 @@ def read_chain(settings: Settings, partition: int, start: int | None, aggregates
                 continue  # older than the snapshot, or a record that does not continue the chain
             chain.ranges.append(Range(found.start, found.end, found.now, frozenset(found.skip)))
             chain.end = found.end
-    finally:
-        reader.close()
     if chain.unreadable:
         log.warning("partition %d: %d aggregates records could not be read and were skipped", partition,
                     chain.unreadable)
