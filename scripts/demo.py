@@ -67,7 +67,7 @@ def main() -> int:
     try:
         print(f"starting Kafka on 127.0.0.1:{kafka_port} (logs in {VAR}) ...", flush=True)
         broker.start()
-        env = dict(os.environ, KAFKA_BOOTSTRAP=broker.bootstrap)
+        env = dict(os.environ, KAFKA_BOOTSTRAP=broker.bootstrap, FAUST_DATADIR=str(VAR / "faust"))
         backfilled = VAR / f"backfilled-{past_day}"
         if not backfilled.exists():
             # Before any live load: a past day must come first in the log (the worker counts it, a replay

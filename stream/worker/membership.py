@@ -39,6 +39,13 @@ def _credentials(settings: Settings) -> Any:
     return faust.SSLCredentials(context)
 
 
+def _datadir() -> Path:
+    """Where faust keeps its local files (it makes only the last folder of the path)."""
+    path = Path(os.environ.get("FAUST_DATADIR") or Path(__file__).resolve().parents[2] / "var" / "faust")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def worker_app(settings: Settings) -> faust.App:
     """A faust app whose only agent holds `<orders>.owners`, wired to one OrdersConsumer."""
     app = faust.App(
@@ -50,7 +57,7 @@ def worker_app(settings: Settings) -> faust.App:
         topic_partitions=settings.orders_partitions,
         topic_replication_factor=settings.replication_factor,  # its own topics survive a lost broker too
         web_enabled=False,
-        datadir=os.environ.get("FAUST_DATADIR") or Path(__file__).resolve().parents[2] / "var" / "faust",
+        datadir=_datadir(),
         broker_session_timeout=settings.session_timeout_s,
         # A rebalance starts for this worker at its next heartbeat: often, so handovers start at once.
         broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 4),
