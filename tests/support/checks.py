@@ -23,9 +23,17 @@ def exact(app: App, truth_path: Path, timeout: float = 90) -> dict[str, Any]:
     truth = json.loads(truth_path.read_text())
     assert truth["counts"]["failed"] == 0, truth["counts"]
     for day, want in truth["days"].items():
-        body = wait_until(lambda d=day, w=want: (b := settled(app, d)) and  # type: ignore[misc]
-                          b["totals"]["orders"] >= w["totals"]["orders"] and b, timeout,
-                          message=f"{day} fully counted")
+        seen: list[Any] = [None]
+
+        def counted(d: str = day, w: dict[str, Any] = want, seen: list[Any] = seen) -> dict[str, Any] | None:
+            seen[0] = body = settled(app, d)
+            return body if body and body["totals"]["orders"] >= w["totals"]["orders"] else None
+
+        try:
+            body = wait_until(counted, timeout, message=f"{day} fully counted")
+        except AssertionError as failed:
+            shown = (seen[0] or {}).get("totals")
+            raise AssertionError(f"{failed}; shown {shown}, want {want['totals']}") from None
         assert money(body["totals"]) == want["totals"], day
         assert by_minute(body) == by_minute(want), day
     return truth
