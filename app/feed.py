@@ -49,6 +49,7 @@ class AggregatesFeed:
         self._next: dict[int, int] = {}  # partition -> next offset to read
         self._gaps: dict[int, float] = {}  # partition -> when it last asked for a newer snapshot
         self._started = False
+        self._partitions = 0  # how many the aggregates topic has: known once started
         # Private reader: every app process folds the whole topic; it never commits offsets.
         self._reader = Reader.open(settings, "app", prefetch="small")
 
@@ -91,7 +92,7 @@ class AggregatesFeed:
             for partition in list(self._gaps):
                 await self._reload(partition)
             if messages:
-                self.view.close_days()
+                self.view.close_days(self._partitions)
             self.lag = self._lag()
             if not self.caught_up.is_set() and self._reader.following <= self._reader.reached_end:
                 self.caught_up.set()
@@ -112,7 +113,8 @@ class AggregatesFeed:
             if snapshot is not None:
                 self.view.load(snapshot)
             starts[(topic, partition)] = snapshot.state.aggregates_from if snapshot else BEGINNING
-        self.view.close_days()
+        self._partitions = len(partitions)
+        self.view.close_days(self._partitions)
         self._reader.assign({key: start if start >= 0 else BEGINNING for key, start in starts.items()})
         self._started = True
         log.info("folding %s from %d snapshots", topic, len(found))

@@ -141,10 +141,13 @@ class SalesView:
         marks = [led.watermark for led in self.ledgers.values() if led.end is not None]
         return pick(marks) if marks else 0
 
-    def close_days(self) -> list[str]:
-        """Compact the days no partition can change any more (each one closed, or its watermark past the
-        day's end plus the allowed lateness); returns them."""
+    def close_days(self, partitions: int) -> list[str]:
+        """Compact the days no partition of the `partitions` can change any more (each one closed, or its
+        watermark past the day's end plus the allowed lateness); returns them. Until every partition has
+        been heard from nothing closes: one that has not may still hold a past day's orders."""
         ledgers = [led for led in self.ledgers.values() if led.end is not None]
+        if not set(range(partitions)) <= {led.partition for led in ledgers}:
+            return []
         names = {name for led in ledgers for name in led.days}
         done = [name for name in sorted(names)
                 if all(name in led.closed or parse_day(name)[1] + self.allowed_lateness_ms <= led.watermark

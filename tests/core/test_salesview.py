@@ -80,3 +80,23 @@ def test_a_minute_that_becomes_final_without_new_sales_is_pushed_again() -> None
     delta = view.snapshot("2026-11-27", changes)
     assert [m["final"] for m in delta["minutes"] if m["start_ms"] == NOON] == [True]
     assert NOON not in view.take_changes().get("2026-11-27", type(changes)()).minutes
+
+
+def test_a_past_day_closes_only_once_every_partition_has_been_heard_from() -> None:
+    # An app that starts while the worker is still counting a backfill: partition 0's checkpoints reach
+    # a later day before partition 1's first one arrives with the rest of the past day.
+    view = SalesView()
+    lenient = Rules(allowed_lateness_ms=4 * 86_400_000)
+    past, later = NOON - 3 * 86_400_000, NOON
+    p0 = checkpoints(0, order_event(total_minor=100, occurred_at=past),
+                     order_event(total_minor=10, occurred_at=later), rules=lenient)
+    first, last = checkpoints(1, order_event(total_minor=900, occurred_at=past),
+                              order_event(total_minor=5, occurred_at=later), rules=lenient)
+    for record in p0:
+        view.apply(record)
+    assert view.close_days(2) == []
+    view.apply(first)
+    assert view.close_days(2) == []  # partition 1's watermark is still in that day
+    view.apply(last)
+    assert view.close_days(2) == ["2026-11-24"]
+    assert view.snapshot("2026-11-24")["totals"]["gross_cents"] == 1000
