@@ -282,7 +282,11 @@ class OrdersConsumer(threading.Thread):
                 now - owned.range_since >= self.settings.checkpoint_ms / 1000
             idle_due = state.idle_changes and now - owned.published_at >= \
                 self.settings.rules.sketch_every_ms / 1000
-            if records_due or time_due or idle_due or not owned.snapshotted:
+            # A partition gone quiet still gets its snapshot: a chain whose tail retention deletes before
+            # the next snapshot leaves a reader that starts later nothing to continue from.
+            snapshot_due = state.since_snapshot > 0 and \
+                now - owned.snapshot_at >= self.settings.snapshot_every_s
+            if records_due or time_due or idle_due or snapshot_due or not owned.snapshotted:
                 try:
                     self._publish(partition, owned, snapshot=False)
                 except (Fenced, TransactionFailed) as exc:
