@@ -15,6 +15,7 @@ from typing import TypedDict
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -324,4 +325,6 @@ def create_app(settings: AppSettings | None = None,
         else:
             await site(scope, receive, send)
 
-    return app
+    # Outermost, so the /ws fast path is covered too: a DNS-rebinding page (Host: evil.example) gets a
+    # 400, on a websocket as the handshake's HTTP answer, before anything reads data or starts work.
+    return TrustedHostMiddleware(app, allowed_hosts=list(settings.allowed_hosts), www_redirect=False)

@@ -231,12 +231,14 @@ class Library:
         """The session's loading, started if need be; release it with `close` when done watching."""
         loading = self._loading.get(session)
         if loading is None or (loading.failed and loading.doc is None):
-            preparation = self._preparations.get(session)
-            loading = self._loading[session] = Loading(self.settings, session, preparation)
+            loading = self._loading[session] = self._load(session, self._preparations.get(session))
         self._loading.move_to_end(session)
         loading.users += 1
         self._evict()
         return loading
+
+    def _load(self, session: str, preparation: Preparation | None) -> Loading:
+        return Loading(self.settings, session, preparation)
 
     def close(self, loading: Loading) -> None:
         loading.users -= 1
