@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
@@ -40,6 +41,7 @@ from stream.replay.session import valid_id
 log = logging.getLogger("salesdash.app")
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 MAX_CLIENT_FRAME = 4096
+AT_MS = re.compile(r"[0-9]{1,15}")  # ASCII digits (str.isdigit takes "٣" and "²"), below year 30,000
 CATCH_UP_WAIT_S = 15.0
 CLOSE_WAIT_S = 1.0
 _closing: set[asyncio.Future[None]] = set()  # polite closes in flight, kept from the garbage collector
@@ -237,7 +239,7 @@ async def _replay(websocket: WebSocket, session: str) -> None:
         await _refuse(websocket, 400, "replay must be a session id")
         return
     at = websocket.query_params.get("at")
-    if at is not None and not at.isdigit():
+    if at is not None and not AT_MS.fullmatch(at):
         await _refuse(websocket, 400, "at must be a time in ms since the epoch")
         return
     settings: AppSettings = websocket.state.settings
