@@ -26,6 +26,13 @@ def _float(name: str, default: str) -> float:
     return value
 
 
+def _count(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"error: {name} must be a whole number above 0, got {raw!r}")
+    return int(raw)
+
+
 def _origins() -> tuple[str, ...]:
     raw = os.environ.get("ALLOWED_ORIGINS") or ""
     return tuple(origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip())
@@ -56,3 +63,7 @@ class AppSettings:
     token: str | None = field(default_factory=lambda: os.environ.get("SALESDASH_TOKEN") or None)
     # Any other Host header is a 400 (a DNS-rebinding page names its own host): see allowed_hosts().
     allowed_hosts: tuple[str, ...] = field(default_factory=allowed_hosts)
+    # Replay session topics kept on the broker; preparing one more deletes the oldest ended ones.
+    replay_sessions_kept: int = field(default_factory=lambda: _count("REPLAY_SESSIONS_KEPT", 20))
+    # Replay sessions held in memory at once (~200 bytes an order each); one more waits (503).
+    replay_tapes_loaded: int = field(default_factory=lambda: _count("REPLAY_TAPES_LOADED", 4))

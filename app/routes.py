@@ -57,7 +57,8 @@ class State(TypedDict):
 
 def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
     """The app's Kafka side: the aggregates feed folding into `view`, and the replay library."""
-    return AggregatesFeed(settings.kafka, view), Library(settings.kafka)
+    library = Library(settings.kafka, settings.replay_sessions_kept, settings.replay_tapes_loaded)
+    return AggregatesFeed(settings.kafka, view), library
 
 
 def _today() -> str:
@@ -162,10 +163,12 @@ async def prometheus(request: Request) -> Response:
     return Response(metrics.render(request.state.hub, request.state.feed), media_type=metrics.CONTENT_TYPE)
 
 
-async def _refuse(websocket: WebSocket, status: int, reason: str) -> None:
+async def _refuse(websocket: WebSocket, status: int, reason: str,
+                  headers: dict[str, str] | None = None) -> None:
     """Refuse the handshake with an HTTP status the client can see (403 where the server cannot)."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(PlainTextResponse(reason + "\n", status_code=status))
+        await websocket.send_denial_response(PlainTextResponse(reason + "\n", status_code=status,
+                                                               headers=headers))
     else:
         await websocket.close(code=1008, reason=reason)
 
@@ -242,10 +245,19 @@ async def _replay(websocket: WebSocket, session: str) -> None:
     if at is not None and not AT_MS.fullmatch(at):
         await _refuse(websocket, 400, "at must be a time in ms since the epoch")
         return
+    library: Library = websocket.state.library
+    try:
+        loading = library.open(session)  # before the handshake: a refusal is an HTTP status
+    except ReplayRefused as exc:
+        await _refuse(websocket, exc.status, str(exc), {"Retry-After": "5"} if exc.status == 503 else None)
+        return
     settings: AppSettings = websocket.state.settings
-    await websocket.accept()
-    await watch(websocket, websocket.state.library, session, speed, None if at is None else int(at),
-                settings.kafka.rules)
+    try:
+        await websocket.accept()
+    except BaseException:
+        library.close(loading)
+        raise
+    await watch(websocket, library, loading, speed, None if at is None else int(at), settings.kafka.rules)
 
 
 async def _send(websocket: WebSocket, viewer: Viewer, hub: Hub) -> None:

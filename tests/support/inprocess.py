@@ -59,12 +59,12 @@ class FakeFeed:
 
 
 class StubLoading(Loading):
-    """A session that is not on any broker: it has failed before it started, and reads nothing."""
+    """A session that reads nothing: unknown (failed before it started), or known and forever loading."""
 
-    def __init__(self, session: str) -> None:
+    def __init__(self, session: str, known: bool = False) -> None:
         self.session = session
         self.doc = self.tape = None
-        self.failed = f"no replay session {session}"
+        self.failed = None if known else f"no replay session {session}"
         self.users = 0
 
     def close(self) -> None:
