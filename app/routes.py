@@ -306,7 +306,7 @@ def create_app(settings: AppSettings | None = None,
         rules = settings.kafka.rules
         view = SalesView(rules)
         feed, library = connect(settings, view)
-        hub = Hub(view)
+        hub = Hub(view, feed.reachable)
         tasks = [asyncio.create_task(feed.run()),
                  asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s))]
         try:
