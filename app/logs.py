@@ -19,7 +19,7 @@ def redact(text: str) -> str:
     """`text` with the value of every `token` query parameter replaced, however its name is encoded."""
 
     def hide(match: re.Match[str]) -> str:
-        # Starlette decodes %74oken and t+oken-style names before it reads ?token=: so must this.
+        # Starlette decodes a %-encoded name (%74oken) before it reads ?token=: so must this.
         if unquote_plus(match[2]) != "token":
             return match[0]
         return f"{match[1]}{match[2]}={REDACTED}"
