@@ -196,23 +196,34 @@ class Library:
         if kept is not None:
             self._used_ms[kept] = int(time.time() * 1000)
             return kept
-        for preparation in self._preparations.values():
-            if preparation.process.poll() is None:
-                if preparation.day == day:
-                    return preparation.session
-                raise ReplayRefused(f"a replay of {preparation.day} is being prepared; try again when it "
-                                    "is ready", 429)
+        preparing = self._preparing(day)
+        if preparing is not None:
+            return preparing
         await self._make_room(found)
+        # Asked again: another request may have started one while this one made room.
+        preparing = self._preparing(day)
+        if preparing is not None:
+            return preparing
         session = new_id(day)
         errors = self._logs / f"{session}.log"
         with errors.open("wb") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", "stream", "replay", "--day", day, "--publish", "--session", session],
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink)
-        preparation = self._preparations[session] = Preparation(session, day, process, errors)
+        self._preparations[session] = Preparation(session, day, process, errors)
         self._used_ms[session] = int(time.time() * 1000)
         log.info("preparing replay session %s of %s (pid %s)", session, day, process.pid)
         return session
+
+    def _preparing(self, day: str) -> str | None:
+        """The session of `day` being prepared; ReplayRefused (429) while another day is."""
+        for preparation in self._preparations.values():
+            if preparation.process.poll() is None:
+                if preparation.day == day:
+                    return preparation.session
+                raise ReplayRefused(f"a replay of {preparation.day} is being prepared; try again when it "
+                                    "is ready", 429)
+        return None
 
     def _read_registry(self) -> registry.Registry:
         return registry.read(self.settings)

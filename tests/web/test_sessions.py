@@ -126,6 +126,18 @@ def test_a_closed_day_is_reused_and_counts_as_kept(no_children: list[list[str]])
     assert library.forgotten == [f"{DAY}-{0:08x}"]
 
 
+def test_two_replays_asked_at_once_start_one_preparation(no_children: list[list[str]]) -> None:
+    async def both() -> list[str | BaseException]:
+        library = StubbedLibrary(registry_of(*finished(25)))  # each must make room first: both wait
+        return await asyncio.gather(library.prepare(DAY), library.prepare("2025-11-29"),
+                                    library.prepare("2025-11-29"), return_exceptions=True)
+
+    first, second, third = asyncio.run(both())
+    assert len(no_children) == 1 and isinstance(first, str)
+    assert isinstance(second, ReplayRefused) and second.status == 429
+    assert isinstance(third, ReplayRefused) and third.status == 429
+
+
 def test_entries_whose_topic_is_gone_are_tombstoned_and_other_topics_never_deleted() -> None:
     docs = [doc("gone-one"), doc("kept-one"), {**doc("hostile"), "topic": "orders"},
             {**doc("other-agg"), "topic": "elsewhere.replay.other-agg"}, doc("x/../y")]
