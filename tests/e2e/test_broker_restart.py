@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Page
 
 from broker import Broker, free_port
-from tests.conftest import App, Processes, settled, wait_until
+from tests.conftest import ARTIFACTS, App, Processes, settled, wait_until
 from tests.support.truth import by_minute, money
 from tests.support.web import metrics
 
@@ -69,13 +69,17 @@ def test_a_broker_restart_is_reported_while_it_lasts_and_every_order_is_counted_
         truth_path = tmp_path / "truth.json"
         load = processes.start("loadgen", "-m", "loadgen", "run", "--rate", "200", "--duration", "12",
                                "--seed", "11", "--truth", str(truth_path))
-        time.sleep(4)  # orders flowing, counted and shown
+        # Orders flowing, counted and shown on the page: the broker goes away mid-run.
+        tab.wait_for_function("() => Number(document.querySelector('#orders').dataset.value) > 0",
+                              timeout=30_000)
         assert health(app) == (200, True, 1)
 
         stopped = time.monotonic()
         broker.stop()
         took = seen_within(tab, app, (503, False, 0), "kafka-down", stopped)
         assert tab.text_content("#conn") == "kafka down"
+        ARTIFACTS.mkdir(exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / "kafka-down.png"))
         print(f"outage reported {took:.1f} s after the broker was stopped")
         assert worker.poll() is None and load.poll() is None  # both wait for the broker to come back
 
