@@ -26,14 +26,17 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
+    from app import logs
+    from app.config import AppSettings, allowed_hosts
     from app.routes import MAX_CLIENT_FRAME, create_app
     from app.server import AbortableWebSockets
 
+    settings = AppSettings(allowed_hosts=allowed_hosts(args.host))
     print(f"salesdash: serving http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     # No permessage-deflate: a zlib context per viewer would cost more memory than 5,000 viewers can have.
-    uvicorn.run(create_app(), host=args.host, port=args.port, ws=AbortableWebSockets,
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, ws=AbortableWebSockets,
                 ws_max_size=MAX_CLIENT_FRAME, ws_per_message_deflate=False,
-                log_level=args.log_level, lifespan="on")
+                log_level=args.log_level, log_config=logs.config(), lifespan="on")
 
 
 if __name__ == "__main__":

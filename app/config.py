@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stream import config as stream_config
 
 ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+# A host name, an IPv4 address, a bracketed IPv6 one, "*.domain", or "*"; never a port or a scheme.
+_HOST = re.compile(r"\*|(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\]")
 
 
 def _float(name: str, default: str) -> float:
@@ -22,9 +26,29 @@ def _float(name: str, default: str) -> float:
     return value
 
 
+def _count(name: str, default: int) -> int:
+    raw = os.environ.get(name) or str(default)
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"error: {name} must be a whole number above 0, got {raw!r}")
+    return int(raw)
+
+
 def _origins() -> tuple[str, ...]:
     raw = os.environ.get("ALLOWED_ORIGINS") or ""
     return tuple(origin.strip().rstrip("/").lower() for origin in raw.split(",") if origin.strip())
+
+
+def allowed_hosts(bound: str = "127.0.0.1") -> tuple[str, ...]:
+    """The Host names requests may carry (any port): the bound host, loopback, and ALLOWED_HOSTS."""
+    bound = bound.strip().lower()
+    if ":" in bound and not bound.startswith("["):
+        bound = f"[{bound}]"  # an IPv6 address in a Host header is bracketed
+    extra = [name.strip().lower() for name in (os.environ.get("ALLOWED_HOSTS") or "").split(",")]
+    for name in extra:
+        if name and not _HOST.fullmatch(name):
+            raise SystemExit(f"error: ALLOWED_HOSTS takes host names without a port or scheme (*.example.com "
+                             f"for a domain, * for any), got {name!r}")
+    return tuple(dict.fromkeys(name for name in (bound, *LOOPBACK_HOSTS, *extra) if name))
 
 
 @dataclass(frozen=True)
@@ -37,3 +61,9 @@ class AppSettings:
     allowed_origins: tuple[str, ...] = field(default_factory=_origins)
     # Set: the page, the API, /metrics and the websocket all want it (?token= or Authorization: Bearer).
     token: str | None = field(default_factory=lambda: os.environ.get("SALESDASH_TOKEN") or None)
+    # Any other Host header is a 400 (a DNS-rebinding page names its own host): see allowed_hosts().
+    allowed_hosts: tuple[str, ...] = field(default_factory=allowed_hosts)
+    # Replay session topics kept on the broker; preparing one more deletes the oldest ended ones.
+    replay_sessions_kept: int = field(default_factory=lambda: _count("REPLAY_SESSIONS_KEPT", 20))
+    # Replay sessions held in memory at once (~200 bytes an order each); one more waits (503).
+    replay_tapes_loaded: int = field(default_factory=lambda: _count("REPLAY_TAPES_LOADED", 4))

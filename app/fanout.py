@@ -86,8 +86,10 @@ def encode(kind: str, body: dict[str, Any]) -> str:
 
 
 class Hub:
-    def __init__(self, view: SalesView) -> None:
+    def __init__(self, view: SalesView, kafka_up: Callable[[], bool] = lambda: True) -> None:
         self.view = view
+        self.kafka_up = kafka_up  # the feed's health answer, asked once a tick
+        self.kafka = bool(kafka_up())  # as viewers know it: snapshots carry it, a health message moves it
         self.viewers: set[Viewer] = set()
         self.pushed = 0  # messages written to viewers' sockets
         self.stalled = 0  # viewers dropped because they stopped taking messages
@@ -97,14 +99,16 @@ class Hub:
     def snapshot_message(self, day: str) -> str:
         message = self._snapshots.get(day)
         if message is None:
-            message = self._snapshots[day] = encode("snapshot", self.view.snapshot(day))
+            body = {**self.view.snapshot(day), "kafka": self.kafka}
+            message = self._snapshots[day] = encode("snapshot", body)
         return message
 
     def publish(self) -> int:
-        """Offer every changed day's delta to its viewers; returns how many viewers were offered one."""
+        """Offer a health change to every viewer and every changed day's delta to its viewers; returns how
+        many offers were made."""
         # Snapshots live one tick at most: a newcomer never starts from state older than the last delta.
         self._snapshots.clear()
-        offered = 0
+        offered = self._publish_health()
         for day, changes in self.view.take_changes().items():
             watchers = [v for v in self.viewers if v.day == day]
             if not watchers:
@@ -114,6 +118,17 @@ class Hub:
                 viewer.offer(message)
             offered += len(watchers)
         return offered
+
+    def _publish_health(self) -> int:
+        kafka = bool(self.kafka_up())
+        if kafka == self.kafka:
+            return 0
+        self.kafka = kafka
+        # One encoding for everyone; a viewer that gets a snapshot instead learns it from the snapshot.
+        message = encode("health", {"kafka": kafka})
+        for viewer in self.viewers:
+            viewer.offer(message)
+        return len(self.viewers)
 
     def drop_stalled(self, timeout_s: float) -> int:
         """Disconnect every viewer whose current send has waited longer than `timeout_s`."""

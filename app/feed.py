@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from stream.config import Settings
 from stream.core.checkpoint import Checkpoint, Unreadable
@@ -24,6 +24,9 @@ PROBE_EVERY_S = 3.0  # how often the broker is asked for metadata: the health an
 REACHABLE_WITHIN_MS = 10_000  # no answer for this long and Kafka counts as gone
 POLL_S = 0.05  # the longest a poll waits, so the loop notices shutdown
 BATCH = 2000
+# Retry a lost broker at least every second (librdkafka backs off up to 10 s): a returning one is seen,
+# and reported healthy, at once.
+RECONNECT: dict[str, Any] = {"reconnect.backoff.max.ms": 1000}
 RELOAD_EVERY_S = 10.0  # a partition with a gap asks for a newer snapshot at most this often
 
 
@@ -51,7 +54,7 @@ class AggregatesFeed:
         self._started = False
         self._partitions = 0  # how many the aggregates topic has: known once started
         # Private reader: every app process folds the whole topic; it never commits offsets.
-        self._reader = Reader.open(settings, "app", prefetch="small")
+        self._reader = Reader.open(settings, "app", prefetch="small", **RECONNECT)
 
     async def run(self) -> None:
         """Follow the topic for the life of the app; a Kafka error is logged and the read resumes where

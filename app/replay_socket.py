@@ -44,9 +44,9 @@ def control(text: str) -> dict[str, Any] | None:
     return None
 
 
-async def watch(websocket: WebSocket, library: Library, session: str, speed: float | None,
+async def watch(websocket: WebSocket, library: Library, loading: Loading, speed: float | None,
                 at_ms: int | None, rules: Rules) -> None:
-    loading = library.open(session)
+    """Play `loading` (opened for this viewer) on an accepted socket until it closes; then release it."""
     commands: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     if at_ms is not None:  # a viewer reconnecting mid-replay carries on from where it was
         commands.put_nowait({"type": "seek", "to_ms": at_ms})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
@@ -15,6 +16,7 @@ from typing import TypedDict
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
@@ -39,6 +41,7 @@ from stream.replay.session import valid_id
 log = logging.getLogger("salesdash.app")
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 MAX_CLIENT_FRAME = 4096
+AT_MS = re.compile(r"[0-9]{1,15}")  # ASCII digits (str.isdigit takes "٣" and "²"), below year 30,000
 CATCH_UP_WAIT_S = 15.0
 CLOSE_WAIT_S = 1.0
 _closing: set[asyncio.Future[None]] = set()  # polite closes in flight, kept from the garbage collector
@@ -54,7 +57,8 @@ class State(TypedDict):
 
 def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
     """The app's Kafka side: the aggregates feed folding into `view`, and the replay library."""
-    return AggregatesFeed(settings.kafka, view), Library(settings.kafka)
+    library = Library(settings.kafka, settings.replay_sessions_kept, settings.replay_tapes_loaded)
+    return AggregatesFeed(settings.kafka, view), library
 
 
 def _today() -> str:
@@ -159,10 +163,12 @@ async def prometheus(request: Request) -> Response:
     return Response(metrics.render(request.state.hub, request.state.feed), media_type=metrics.CONTENT_TYPE)
 
 
-async def _refuse(websocket: WebSocket, status: int, reason: str) -> None:
+async def _refuse(websocket: WebSocket, status: int, reason: str,
+                  headers: dict[str, str] | None = None) -> None:
     """Refuse the handshake with an HTTP status the client can see (403 where the server cannot)."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(PlainTextResponse(reason + "\n", status_code=status))
+        await websocket.send_denial_response(PlainTextResponse(reason + "\n", status_code=status,
+                                                               headers=headers))
     else:
         await websocket.close(code=1008, reason=reason)
 
@@ -236,13 +242,22 @@ async def _replay(websocket: WebSocket, session: str) -> None:
         await _refuse(websocket, 400, "replay must be a session id")
         return
     at = websocket.query_params.get("at")
-    if at is not None and not at.isdigit():
+    if at is not None and not AT_MS.fullmatch(at):
         await _refuse(websocket, 400, "at must be a time in ms since the epoch")
         return
+    library: Library = websocket.state.library
+    try:
+        loading = library.open(session)  # before the handshake: a refusal is an HTTP status
+    except ReplayRefused as exc:
+        await _refuse(websocket, exc.status, str(exc), {"Retry-After": "5"} if exc.status == 503 else None)
+        return
     settings: AppSettings = websocket.state.settings
-    await websocket.accept()
-    await watch(websocket, websocket.state.library, session, speed, None if at is None else int(at),
-                settings.kafka.rules)
+    try:
+        await websocket.accept()
+    except BaseException:
+        library.close(loading)
+        raise
+    await watch(websocket, library, loading, speed, None if at is None else int(at), settings.kafka.rules)
 
 
 async def _send(websocket: WebSocket, viewer: Viewer, hub: Hub) -> None:
@@ -291,7 +306,7 @@ def create_app(settings: AppSettings | None = None,
         rules = settings.kafka.rules
         view = SalesView(rules)
         feed, library = connect(settings, view)
-        hub = Hub(view)
+        hub = Hub(view, feed.reachable)
         tasks = [asyncio.create_task(feed.run()),
                  asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s))]
         try:
@@ -324,4 +339,6 @@ def create_app(settings: AppSettings | None = None,
         else:
             await site(scope, receive, send)
 
-    return app
+    # Outermost, so the /ws fast path is covered too: a DNS-rebinding page (Host: evil.example) gets a
+    # 400, on a websocket as the handshake's HTTP answer, before anything reads data or starts work.
+    return TrustedHostMiddleware(app, allowed_hosts=list(settings.allowed_hosts), www_redirect=False)

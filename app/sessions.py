@@ -22,19 +22,18 @@ from typing import Any
 
 import orjson
 
+from app import registry
 from app.playback import Tape
 from stream.config import Settings
 from stream.core import eventtime
 from stream.kafka import timeindex
-from stream.kafka.reader import END, Reader
+from stream.kafka.reader import Reader
 from stream.kafka.timeindex import DayInLog
-from stream.replay.session import VERSION as SESSION_VERSION
 from stream.replay.session import new_id, registry_topic
 
 log = logging.getLogger("salesdash.app")
 ROOT = Path(__file__).resolve().parent.parent
 DAYS_FRESH_S = 10.0  # the day list is looked up at most this often
-TAPES_KEPT = 2  # sessions held in memory at once (a busy day's session is ~200 bytes an order)
 OPEN_WAIT_S = 30.0  # how long a session id may stay unknown while its preparation starts
 GONE_WAIT_S = 10.0  # how long a session may still say "running" after its preparation exited
 
@@ -151,13 +150,22 @@ class Loading:
 
 
 class Library:
-    """What the app knows of replays: the log's days, preparations it started, sessions it has loaded."""
+    """What the app knows of replays: the log's days, preparations it started, sessions it has loaded.
 
-    def __init__(self, settings: Settings) -> None:
+    Bounded both ways: at most `sessions_kept` session topics stay on the broker (preparing a new one
+    deletes the least recently used ended ones beyond that, never one being watched), and at most
+    `tapes_loaded` sessions are held in memory (idle ones make room; with none idle, `open` refuses).
+    """
+
+    def __init__(self, settings: Settings, sessions_kept: int = 20, tapes_loaded: int = 4) -> None:
         self.settings = settings
+        self.sessions_kept = sessions_kept
+        self.tapes_loaded = tapes_loaded
         self._days: tuple[float, list[DayInLog]] | None = None
         self._preparations: dict[str, Preparation] = {}
-        self._loading: OrderedDict[str, Loading] = OrderedDict()
+        self._loading: OrderedDict[str, Loading] = OrderedDict()  # least recently opened first
+        self._used_ms: dict[str, int] = {}  # session -> when this app last handed it out or opened it
+        self._forgetting: set[str] = set()  # sessions being deleted: no viewer may open them meanwhile
         self._logs = Path(tempfile.mkdtemp(prefix="salesdash-replays-"))
 
     async def days(self, fresh: bool = False) -> list[DayInLog]:
@@ -183,68 +191,94 @@ class Library:
             raise ReplayRefused(f"day: {exc}", 400) from None
         if not any(d.name == wanted.name for d in await self.days(fresh=True)):
             raise ReplayRefused(str(timeindex.NoOrders(day, self.settings.orders_topic)), 404)
-        kept = await asyncio.to_thread(self._closed_session, day)
+        found = await asyncio.to_thread(self._read_registry)
+        kept = registry.closed_session(found, day, self.settings.orders_topic)
         if kept is not None:
+            self._used_ms[kept] = int(time.time() * 1000)
             return kept
-        for preparation in self._preparations.values():
-            if preparation.process.poll() is None:
-                if preparation.day == day:
-                    return preparation.session
-                raise ReplayRefused(f"a replay of {preparation.day} is being prepared; try again when it "
-                                    "is ready", 429)
+        preparing = self._preparing(day)
+        if preparing is not None:
+            return preparing
+        await self._make_room(found)
+        # Asked again: another request may have started one while this one made room.
+        preparing = self._preparing(day)
+        if preparing is not None:
+            return preparing
         session = new_id(day)
         errors = self._logs / f"{session}.log"
         with errors.open("wb") as sink:
             process = subprocess.Popen(
                 [sys.executable, "-m", "stream", "replay", "--day", day, "--publish", "--session", session],
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink)
-        preparation = self._preparations[session] = Preparation(session, day, process, errors)
+        self._preparations[session] = Preparation(session, day, process, errors)
+        self._used_ms[session] = int(time.time() * 1000)
         log.info("preparing replay session %s of %s (pid %s)", session, day, process.pid)
         return session
 
-    def _closed_session(self, day: str) -> str | None:
-        """The newest finished session of `day` from this orders topic that closed the day in every
-        partition: no record can change that day any more, so it is as good as a new one."""
-        reader = Reader.open(self.settings, "app-registry", missing_is_empty=True)
+    def _preparing(self, day: str) -> str | None:
+        """The session of `day` being prepared; ReplayRefused (429) while another day is."""
+        for preparation in self._preparations.values():
+            if preparation.process.poll() is None:
+                if preparation.day == day:
+                    return preparation.session
+                raise ReplayRefused(f"a replay of {preparation.day} is being prepared; try again when it "
+                                    "is ready", 429)
+        return None
+
+    def _read_registry(self) -> registry.Registry:
+        return registry.read(self.settings)
+
+    def _forget(self, sessions: list[str]) -> list[str]:
+        return registry.forget(self.settings, sessions)
+
+    async def _make_room(self, found: registry.Registry) -> None:
+        """Forget the oldest ended sessions beyond `sessions_kept`, counting the one about to be made."""
+        watched = {s for s, loading in self._loading.items() if loading.users > 0}
+        running = {p.session for p in self._preparations.values() if p.process.poll() is None}
+        victims = registry.victims(self.settings, found, self.sessions_kept, watched | running, self._used_ms)
+        if not victims:
+            return
+        self._forgetting.update(victims)
         try:
-            registry = registry_topic(self.settings)
-            topics = reader.topics()
-            if registry not in topics:
-                return None
-            docs: dict[str, dict[str, Any]] = {}
-            reader.assign({(registry, 0): 0}, {(registry, 0): END})
-            deadline = time.monotonic() + 10
-            while not reader.done and time.monotonic() < deadline:
-                for message in reader.take(500, 0.5):
-                    key, value = message.key(), message.value()
-                    if key and value:
-                        docs[key.decode()] = orjson.loads(value)
-            kept = [doc for doc in docs.values()
-                    if doc.get("v") == SESSION_VERSION and doc.get("day") == day
-                    and doc.get("state") == "finished" and doc.get("closed")
-                    and doc.get("source_topic") == self.settings.orders_topic and doc.get("topic") in topics]
-            return max(kept, key=lambda doc: doc.get("updated_ms", 0))["session"] if kept else None
+            for session in victims:  # none is watched: an idle tape of one is dropped now
+                loading = self._loading.pop(session, None)
+                if loading is not None:
+                    loading.close()
+            for session in await asyncio.to_thread(self._forget, victims):
+                self._used_ms.pop(session, None)
         finally:
-            reader.close()
+            self._forgetting.difference_update(victims)
 
     def open(self, session: str) -> Loading:
-        """The session's loading, started if need be; release it with `close` when done watching."""
+        """The session's loading, started if need be; release it with `close` when done watching.
+        ReplayRefused (503) while `tapes_loaded` other sessions are all being watched."""
+        if session in self._forgetting:
+            raise ReplayRefused(f"replay session {session} is being deleted", 404)
         loading = self._loading.get(session)
         if loading is None or (loading.failed and loading.doc is None):
-            preparation = self._preparations.get(session)
-            loading = self._loading[session] = Loading(self.settings, session, preparation)
+            if loading is not None:
+                self._loading.pop(session)
+            self._evict(room=1)
+            if len(self._loading) >= self.tapes_loaded:
+                raise ReplayRefused(f"{len(self._loading)} replays are being watched, as many as this app "
+                                    "holds at once; try again shortly", 503)
+            loading = self._loading[session] = self._load(session, self._preparations.get(session))
         self._loading.move_to_end(session)
         loading.users += 1
-        self._evict()
+        self._used_ms[session] = int(time.time() * 1000)
         return loading
+
+    def _load(self, session: str, preparation: Preparation | None) -> Loading:
+        return Loading(self.settings, session, preparation)
 
     def close(self, loading: Loading) -> None:
         loading.users -= 1
         self._evict()
 
-    def _evict(self) -> None:
+    def _evict(self, room: int = 0) -> None:
+        """Drop the least recently opened idle tapes until `room` more fit within `tapes_loaded`."""
         idle = [s for s, loading in self._loading.items() if loading.users <= 0]
-        for session in idle[:max(0, len(self._loading) - TAPES_KEPT)]:
+        for session in idle[:max(0, len(self._loading) + room - self.tapes_loaded)]:
             self._loading.pop(session).close()
 
     def shutdown(self) -> None:

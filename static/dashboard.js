@@ -146,6 +146,11 @@ function handleMessage(raw) {
     console.warn("salesdash: ignoring a message that is not JSON");
     return;
   }
+  // The app's own link to Kafka: a health message when it changes, and on every snapshot (README).
+  if (msg && (msg.type === "health" || msg.type === "snapshot") && typeof msg.kafka === "boolean") {
+    kafkaUp = msg.kafka;
+    renderConn();
+  }
   if (replayBar && msg && msg.replay) {
     replayBar.show(msg.replay);
     // The per-second window follows the replay's clock, even while nothing sells.
@@ -187,6 +192,7 @@ function followMidnight() {
 // ---- connection with jittered exponential backoff; every (re)connect starts from a snapshot ----
 
 let ws = null;
+let kafkaUp = null; // null: not told yet (a server that does not say is taken as up)
 let attempt = 0;
 let retryTimer = 0;
 let retryAt = 0;
@@ -212,7 +218,11 @@ function wsUrl() {
 function renderConn() {
   let connState;
   let text;
-  if (ws && ws.readyState === WebSocket.OPEN) {
+  if (ws && ws.readyState === WebSocket.OPEN && kafkaUp === false && !replay) {
+    // The socket is up but the app has lost Kafka: the figures are as of the outage, not live.
+    connState = "kafka-down";
+    text = "kafka down";
+  } else if (ws && ws.readyState === WebSocket.OPEN) {
     connState = "live";
     text = replay ? "replay" : "live";
   } else if (retryTimer) {
@@ -242,6 +252,7 @@ function connect() {
     return;
   }
   ws = sock;
+  kafkaUp = null; // the new socket's first snapshot says
   renderConn();
   // Handlers check identity so a superseded socket can never touch state.
   sock.onopen = () => {

@@ -1,11 +1,12 @@
-"""Topics: the one topic-creation helper, and the topics salesdash needs created with the right counts."""
+"""Topics: the one topic-creation and -deletion helpers, and the topics salesdash needs created with the
+right counts."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
@@ -63,6 +64,24 @@ def create_topics(settings: Settings, topics: dict[str, tuple[int, dict[str, str
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise TopicError(f"cannot create topic {name}: {exc}") from exc
     _wait_for_metadata(admin, list(topics), timeout)
+
+
+def delete_topics(settings: Settings, names: list[str], timeout: float = 15.0) -> None:
+    """Delete each named topic; one that is already gone counts as deleted. After every deletion was
+    tried, TopicError names each topic that could not be deleted, and why."""
+    if not names:
+        return
+    admin = clients.admin(settings)
+    failures = []
+    futures = admin.delete_topics(names, operation_timeout=timeout, request_timeout=timeout)
+    for name, future in futures.items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                failures.append(f"cannot delete topic {name}: {exc.args[0].str()}")
+    if failures:
+        raise TopicError("; ".join(failures))
 
 
 def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from app.config import AppSettings
 from app.routes import create_app
-from app.sessions import Library, ReplayRefused
+from app.sessions import Library, Loading, Preparation, ReplayRefused
 from stream import config
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
@@ -23,6 +23,7 @@ from stream.core.salesview import SalesView
 from stream.kafka.timeindex import DayInLog
 
 ROOT = Path(__file__).resolve().parents[2]
+TESTSERVER = "testserver"  # the Host header of TestClient's websockets (its requests use base_url)
 
 
 def checkpoints(events: list[dict[str, Any]], now_ms: int, partition: int = 0) -> list[bytes]:
@@ -57,6 +58,19 @@ class FakeFeed:
         await asyncio.Event().wait()  # a feed runs for the life of the app
 
 
+class StubLoading(Loading):
+    """A session that reads nothing: unknown (failed before it started), or known and forever loading."""
+
+    def __init__(self, session: str, known: bool = False) -> None:
+        self.session = session
+        self.doc = self.tape = None
+        self.failed = None if known else f"no replay session {session}"
+        self.users = 0
+
+    def close(self) -> None:
+        pass
+
+
 class FakeLibrary(Library):
     """The replay library with its Kafka lookups answered from memory."""
 
@@ -65,6 +79,7 @@ class FakeLibrary(Library):
         self.known = days
         self.refusal = refusal
         self.prepared: list[str] = []
+        self.opened: list[str] = []
 
     async def days(self, fresh: bool = False) -> list[DayInLog]:
         return [DayInLog(day, 10) for day in sorted(self.known)]
@@ -74,6 +89,10 @@ class FakeLibrary(Library):
             raise self.refusal
         self.prepared.append(day)
         return f"{day}-0000beef"
+
+    def _load(self, session: str, preparation: Preparation | None) -> Loading:
+        self.opened.append(session)
+        return StubLoading(session)
 
 
 @dataclass
@@ -86,9 +105,10 @@ class Running:
 @contextmanager
 def app(records: list[bytes] | None = None, *, up: bool = True, loaded: bool = True, token: str | None = None,
         origins: tuple[str, ...] = (), days: list[str] | None = None,
-        refusal: ReplayRefused | None = None) -> Iterator[Running]:
+        refusal: ReplayRefused | None = None, hosts: tuple[str, ...] | None = None) -> Iterator[Running]:
     settings = AppSettings(kafka=replace(config.load(), bootstrap="127.0.0.1:9"), static_dir=ROOT / "static",
-                           push_hz=20, stall_timeout_s=10, allowed_origins=origins, token=token)
+                           push_hz=20, stall_timeout_s=10, allowed_origins=origins, token=token,
+                           allowed_hosts=hosts or ("127.0.0.1", "localhost", TESTSERVER))
     made: dict[str, Any] = {}
 
     def connect(settings: AppSettings, view: SalesView) -> tuple[FakeFeed, FakeLibrary]:

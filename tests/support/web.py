@@ -50,12 +50,16 @@ class Fold:
         self.seconds: dict[int, dict[str, Any]] = {}
 
     def apply(self, message: dict[str, Any]) -> None:
+        if message["type"] not in ("snapshot", "delta"):
+            return  # a health or replay status message carries no figures
         if message["type"] == "snapshot":
             self.minutes.clear()
             self.seconds.clear()
         self.minutes.update((m["start_ms"], m) for m in message["minutes"])
         self.seconds.update((s["start_ms"], s) for s in message["seconds"])
-        self.body = {k: v for k, v in message.items() if k not in ("type", "sent_ms", "minutes", "seconds")}
+        # `kafka` (on snapshots) is the app's health, not the day's data: /api/snapshot does not have it.
+        self.body = {k: v for k, v in message.items()
+                     if k not in ("type", "sent_ms", "minutes", "seconds", "kafka")}
 
     def as_snapshot(self) -> dict[str, Any]:
         return {**self.body, "minutes": [self.minutes[k] for k in sorted(self.minutes)],

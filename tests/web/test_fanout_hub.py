@@ -54,3 +54,42 @@ def test_a_signal_wakes_its_waiter_and_stays_set_until_cleared() -> None:
         return seen
 
     assert asyncio.run(scenario()) == ["woken"]
+
+
+def test_a_kafka_health_change_is_pushed_to_every_viewer_in_one_encoding() -> None:
+    up = [True]
+    hub = Hub(SalesView(), lambda: up[0])
+    viewers = [Viewer("2026-11-27"), Viewer("2026-11-27"), Viewer("2026-11-28")]
+    for viewer in viewers:
+        hub.viewers.add(viewer)
+        assert orjson.loads(viewer.next_message(hub.snapshot_message) or "")["kafka"] is True
+    assert hub.publish() == 0 and all(v.next_message(hub.snapshot_message) is None for v in viewers)
+
+    up[0] = False
+    assert hub.publish() == 3
+    pushed = [v.next_message(hub.snapshot_message) for v in viewers]
+    assert all(message is pushed[0] for message in pushed)  # encoded once for all
+    health = orjson.loads(pushed[0] or "")
+    assert health.keys() == {"type", "kafka", "sent_ms"} and health["type"] == "health"
+    assert health["kafka"] is False and isinstance(health["sent_ms"], int)
+    newcomer = Viewer("2026-11-27")
+    assert orjson.loads(newcomer.next_message(hub.snapshot_message) or "")["kafka"] is False
+    assert hub.publish() == 0  # no change, no message: the state is news only when it moves
+
+    up[0] = True
+    hub.publish()
+    assert orjson.loads(viewers[0].next_message(hub.snapshot_message) or "") | {"sent_ms": 0} == {
+        "type": "health", "kafka": True, "sent_ms": 0}
+
+
+def test_a_viewer_with_a_message_pending_gets_a_snapshot_that_tells_the_health() -> None:
+    up = [True]
+    hub = Hub(SalesView(), lambda: up[0])
+    viewer = Viewer("2026-11-27")
+    hub.viewers.add(viewer)
+    viewer.next_message(hub.snapshot_message)
+    viewer.offer("a delta not sent yet")
+    up[0] = False
+    hub.publish()  # the health message lands on a pending one: latest state wins, as a snapshot
+    message = orjson.loads(viewer.next_message(hub.snapshot_message) or "")
+    assert message["type"] == "snapshot" and message["kafka"] is False
