@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     # No permessage-deflate: a zlib context per viewer would cost more memory than 5,000 viewers can have.
     uvicorn.run(create_app(settings), host=args.host, port=args.port, ws=AbortableWebSockets,
                 ws_max_size=MAX_CLIENT_FRAME, ws_per_message_deflate=False,
-                log_level=args.log_level, log_config=logs.config(), lifespan="on")
+                log_level=args.log_level, log_config=logs.config(args.log_level), lifespan="on")
 
 
 if __name__ == "__main__":
