@@ -43,11 +43,13 @@ def send(env: dict[str, str], values: list[bytes], key_of: Any = None, topic: st
          partition: int | None = None) -> None:
     """Write values as a producer outside salesdash might: keyed by `key_of(value)`, or not at all."""
     producer = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "linger.ms": 5})
+    refused: list[Any] = []
     for value in values:
         key = key_of(value) if key_of is not None else None
         kwargs = {} if partition is None else {"partition": partition}
-        producer.produce(topic or env["ORDERS_TOPIC"], value, key, **kwargs)
-    assert producer.flush(20) == 0
+        producer.produce(topic or env["ORDERS_TOPIC"], value, key,
+                         on_delivery=lambda err, msg: err and refused.append(err), **kwargs)
+    assert producer.flush(20) == 0 and not refused, refused
 
 
 def dead_letters(env: dict[str, str]) -> list[tuple[str, bytes | None]]:
@@ -157,8 +159,8 @@ def test_records_that_are_not_checkpoints_are_skipped_by_the_app_a_fresh_app_and
     for partition in range(int(env["ORDERS_PARTITIONS"])):
         send(env, junk, topic=env["AGGREGATES_TOPIC"], partition=partition)
         # The snapshots topic is compacted, so the broker takes only keyed records (none a state key).
-        send(env, junk, key_of=lambda v: b"junk", topic=f"{env['AGGREGATES_TOPIC']}.snapshots",
-             partition=partition)
+        send(env, junk, key_of=lambda v: b"junk-%d" % junk.index(v),
+             topic=f"{env['AGGREGATES_TOPIC']}.snapshots", partition=partition)
     second = [sale(100 + i) for i in range(10)]
     send(env, [orjson.dumps(e) for e in second], key_of=lambda v: orjson.loads(v)["merchant_id"].encode())
     shows(stack, first + second)
@@ -177,7 +179,8 @@ def test_records_that_are_not_checkpoints_are_skipped_by_the_app_a_fresh_app_and
     wait_until(lambda: fresh.get("/healthz").status_code == 200, 60, message="a fresh app serving")
     assert settled(fresh, body["day"])["totals"] == body["totals"]
     samples = metrics(fresh.get("/metrics").text)
-    assert samples["salesdash_unreadable_checkpoints_total"] >= 2 * len(junk) * int(env["ORDERS_PARTITIONS"])
+    # It reads every snapshot record; the aggregates' junk may lie before the newest snapshot's start.
+    assert samples["salesdash_unreadable_checkpoints_total"] >= len(junk) * int(env["ORDERS_PARTITIONS"])
     assert fresh.get("/healthz").json()["unreadable_checkpoints"] > 0
 
 

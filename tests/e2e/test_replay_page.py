@@ -132,13 +132,16 @@ def test_a_replay_opened_from_the_page_advances_pauses_seeks_and_returns_to_live
         return int(tab.get_attribute("#replay-bar", "data-clock-ms") or "0")
 
     wait_until(lambda: orders() > 0, 60, message="the replay's first orders")
-    readings = []
+    readings, walls = [], []
     for _ in range(6):
         time.sleep(0.5)
         readings.append((clock(), orders()))
+        walls.append(time.monotonic())
     assert readings == sorted(readings) and readings[-1][1] > readings[0][1], readings  # it advances
-    # x600: ten minutes of the day per wall second, give or take the machine's load.
-    assert 3 * 60_000 <= readings[-1][0] - readings[0][0] <= 40 * 60_000, readings
+    # x600: ten minutes of the day per wall second, measured against the wall time the readings took (a
+    # loaded machine stretches the sleeps); the page's clock ticks a few times a second, hence the margin.
+    speed = (readings[-1][0] - readings[0][0]) / ((walls[-1] - walls[0]) * 1000)
+    assert 300 <= speed <= 900, (speed, readings, walls)
 
     tab.click("#replay-toggle")
     wait_until(lambda: tab.text_content("#replay-state") == "paused", 10, message="paused")
