@@ -163,3 +163,17 @@ def test_a_partition_stood_still_for_the_longest_gap_between_its_checkpoints_in_
     assert standstill(written, since_ms=9_000, until_ms=9_500) is None  # none written in the window
     assert first_after(written, 1_500) == 4_700
     assert first_after(written, 9_000) is None
+
+
+def test_a_moved_partition_stood_still_from_its_old_owners_last_checkpoint_to_the_new_owners_first() -> None:
+    from bench.failover import Event, counting_again_s, still_s
+
+    # Checkpoints every 250 ms; the worker is stopped at 10,100, the partition's last checkpoint from it is
+    # at 10,300 (published on the way out); everything counts again at 12,000 and its new owner's first
+    # checkpoint is at 12,150.
+    written = [9_800, 10_050, 10_300, 12_150, 12_400]
+    event = Event("graceful", "SIGTERM a", at_ms=10_100, moved=frozenset({3}), stable_ms=12_000)
+    assert still_s(event, written) == pytest.approx(1.85)  # 10,300 -> 12,150
+    joined = Event("single", "a restarted alone", at_ms=10_100, moved=frozenset({3}), stable_ms=12_000,
+                   joined_ms=11_000)
+    assert counting_again_s(joined, written) == pytest.approx(1.15)  # 11,000 -> 12,150
