@@ -34,6 +34,7 @@ class Event:
     what: str  # e.g. "SIGTERM a", "b joins"
     at_ms: int  # when the bench acted
     moved: frozenset[int]  # partitions whose owner changed
+    assigned_ms: int  # the last worker's new assignment (its newest "owning partitions" line)
     stable_ms: int  # every partition counting at its owner again
     joined_ms: int | None = None  # a started worker's group join
 
@@ -65,9 +66,10 @@ class Group:
     def owned(self, name: str) -> frozenset[int]:
         return owned(log_lines(self.stack.log_path(self.live[name])))
 
-    def wait_stable(self, since_ms: int, timeout: float = 120) -> int:
-        """When every live worker, assigned anew since `since_ms`, counts all it was assigned, and together
-        they own every partition; returns once each partition has a checkpoint from after that."""
+    def wait_stable(self, since_ms: int, timeout: float = 120) -> tuple[int, int]:
+        """(when the last live worker was assigned anew since `since_ms`, when every one counts all it was
+        assigned and together they own every partition); returns once each partition has a checkpoint from
+        after that."""
         every = frozenset(range(PARTITIONS))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -77,12 +79,14 @@ class Group:
             sets = [owned(found) for found in lines.values()]
             if all(r is not None for r in ready) and frozenset().union(*sets) == every and all(sets):
                 stable = max(r for r in ready if r is not None)
+                assigned = max(next(line.ms for line in reversed(found) if line.kind == "owning")
+                               for found in lines.values())
                 while not self.follower.all_since(stable):
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"no checkpoint of some partition after {stable} "
                                            f"(logs in {self.stack.logs})")
                     time.sleep(0.05)
-                return stable
+                return assigned, stable
             time.sleep(0.1)
         raise RuntimeError(f"the workers {sorted(self.live)} did not settle within {timeout:.0f} s "
                            f"(logs in {self.stack.logs})")
@@ -91,22 +95,22 @@ class Group:
         moved = self.owned(name)
         at = now_ms()
         self.stop(name, kill)
-        return Event(kind, f"{'kill -9' if kill else 'SIGTERM'} {name}", at, moved, self.wait_stable(at))
+        return Event(kind, f"{'kill -9' if kill else 'SIGTERM'} {name}", at, moved, *self.wait_stable(at))
 
     def join(self, name: str) -> Event:
         at = now_ms()
         self.start(name)
-        stable = self.wait_stable(at)
+        assigned, stable = self.wait_stable(at)
         joined = joined_ms(log_lines(self.stack.log_path(self.live[name])), at)
-        return Event("graceful", f"{name} joins", at, self.owned(name), stable, joined)
+        return Event("graceful", f"{name} joins", at, self.owned(name), assigned, stable, joined)
 
     def restart_alone(self, name: str) -> Event:
         at = now_ms()
         self.stop(name, kill=False)
         self.start(name)
-        stable = self.wait_stable(at)
+        assigned, stable = self.wait_stable(at)
         joined = joined_ms(log_lines(self.stack.log_path(self.live[name])), at)
-        return Event("single", f"{name} restarted alone", at, self.owned(name), stable, joined)
+        return Event("single", f"{name} restarted alone", at, self.owned(name), assigned, stable, joined)
 
 
 def run(bootstrap: str, quick: bool) -> list[Figure]:
@@ -140,9 +144,9 @@ def run(bootstrap: str, quick: bool) -> list[Figure]:
 
 def _said(events: list[Event]) -> None:
     for e in events:  # progress, so a long run shows where it is
-        settled = (e.stable_ms - e.at_ms) / 1000
-        print(f"  {e.what}: partitions {sorted(e.moved)} moved, all counting {settled:.1f} s later",
-              flush=True)
+        assigned, settled = (e.assigned_ms - e.at_ms) / 1000, (e.stable_ms - e.assigned_ms) / 1000
+        print(f"  {e.what}: partitions {sorted(e.moved)} moved; assigned {assigned:.1f} s later, all "
+              f"counting {settled:.1f} s after that", flush=True)
 
 
 def still_s(event: Event, written: list[int]) -> float:
@@ -198,6 +202,14 @@ def _figures(events: list[Event], follower: Checkpoints, timeout_s: int, quick: 
         Figure("failover", "single worker restarted: its partitions' figures still (SIGTERM to first "
                "checkpoint), max", single.max, "s"),
     ]
+    for kind in ("graceful", "kill", "single"):
+        # Where the time went: the group's rebalance, then the new owners' recovery.
+        assigned = Summary.of((e.assigned_ms - e.at_ms) / 1000 for e in events if e.kind == kind)
+        recovered = Summary.of((e.stable_ms - e.assigned_ms) / 1000 for e in events if e.kind == kind)
+        out += [Figure("failover", f"{kind}: the bench's action to the last new assignment ('owning "
+                       f"partitions' line), max (p50 {assigned.p50:.2f} s)", assigned.max, "s"),
+                Figure("failover", f"{kind}: that assignment to every partition counting again, max "
+                       f"(p50 {recovered.p50:.2f} s)", recovered.max, "s")]
     for kind in ("graceful", "kill"):
         if stayed[kind]:
             out.append(Figure("failover", f"{kind}: partitions that stayed with their worker, figures still "

@@ -13,14 +13,18 @@ from datetime import datetime
 # faust's log format, the worker's lines from stream/worker/counter.py:
 # [2026-12-01 22:23:14,259] [10517] [INFO] owning partitions [0, 1] (recovering [0, 1])
 _LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\] \[\d+\] \[\w+\] "
-                   r"(owning|counting) partitions \[([\d, ]*)\]")
+                   r"(?:(owning|counting) partitions \[([\d, ]*)\]|partition (\d+) (recovered) in ([\d.]+)s: "
+                   r".*?(\d+) ranges counted again)")
 
 
 @dataclass(frozen=True)
 class Line:
     ms: int  # the line's time, epoch ms (the log's local time, as the worker's clock wrote it)
-    kind: str  # "owning": assigned these (recovering the new ones); "counting": reading these now
+    kind: str  # "owning": assigned these (recovering the new ones); "counting": reading these now;
+    # "recovered": one partition taken over, in `seconds`, counting `ranges` checkpoint ranges again
     partitions: frozenset[int]
+    seconds: float = 0.0
+    ranges: int = 0
 
 
 def parse_log(text: str) -> list[Line]:
@@ -29,10 +33,18 @@ def parse_log(text: str) -> list[Line]:
         found = _LINE.match(raw)
         if found is None:
             continue
-        stamp, millis, kind, listed = found.groups()
+        stamp, millis, kind, listed, partition, recovered, seconds, ranges = found.groups()
         ms = int(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").timestamp()) * 1000 + int(millis)
-        lines.append(Line(ms, kind, frozenset(int(p) for p in listed.split(",") if p.strip())))
+        if recovered:
+            lines.append(Line(ms, recovered, frozenset({int(partition)}), float(seconds), int(ranges)))
+        else:
+            lines.append(Line(ms, kind, frozenset(int(p) for p in listed.split(",") if p.strip())))
     return lines
+
+
+def recoveries(lines: Sequence[Line], since_ms: int = 0) -> list[Line]:
+    """The partitions taken over at or after `since_ms`, one "recovered" line each."""
+    return [line for line in lines if line.kind == "recovered" and line.ms >= since_ms]
 
 
 def joined_ms(lines: Sequence[Line], since_ms: int = 0) -> int | None:

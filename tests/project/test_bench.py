@@ -127,7 +127,7 @@ def test_a_time_that_rises_more_than_its_noise_is_projected_on_the_line_else_tak
 
 
 def test_worker_log_lines_say_when_it_joined_what_it_owns_and_when_it_counted_all_of_it() -> None:
-    from bench.timeline import joined_ms, owned, parse_log, ready_ms
+    from bench.timeline import joined_ms, owned, parse_log, ready_ms, recoveries
 
     def ms(clock: str, millis: int) -> int:  # the log's local time, as the worker wrote it
         return int(time.mktime(time.strptime(f"2026-11-27 {clock}", "%Y-%m-%d %H:%M:%S"))) * 1000 + millis
@@ -135,7 +135,8 @@ def test_worker_log_lines_say_when_it_joined_what_it_owns_and_when_it_counted_al
     log = "\n".join([
         "[2026-11-27 04:00:00,100] [7] [INFO] [^Worker]: Starting...",
         "[2026-11-27 04:00:02,250] [7] [INFO] owning partitions [0, 1, 2, 3] (recovering [0, 1, 2, 3]) ",
-        "[2026-11-27 04:00:02,900] [7] [INFO] partition 1 recovered in 0.65s: input applied below offset 9",
+        "[2026-11-27 04:00:02,900] [7] [INFO] partition 1 recovered in 0.65s: input applied below offset 9 "
+        "(from a snapshot, 12 ranges counted again, 0 unreadable records skipped) ",
         "[2026-11-27 04:00:03,000] [7] [INFO] counting partitions [1] ",
         "[2026-11-27 04:00:03,400] [7] [INFO] counting partitions [0, 1, 2] ",
         "[2026-11-27 04:00:03,999] [7] [INFO] counting partitions [0, 1, 2, 3] ",
@@ -143,13 +144,15 @@ def test_worker_log_lines_say_when_it_joined_what_it_owns_and_when_it_counted_al
         "[2026-11-27 04:00:09,500] [7] [INFO] counting partitions [2, 3] ",
     ])
     lines = parse_log(log)
-    assert [line.kind for line in lines] == ["owning", *["counting"] * 3, "owning", "counting"]
+    assert [line.kind for line in lines] == ["owning", "recovered", *["counting"] * 3, "owning", "counting"]
+    assert [(r.partitions, r.seconds, r.ranges) for r in recoveries(lines)] == [({1}, 0.65, 12)]
+    assert recoveries(lines, since_ms=ms("04:00:03", 0)) == []
     assert lines[0].ms == ms("04:00:02", 250) and lines[0].partitions == {0, 1, 2, 3}
     assert joined_ms(lines) == ms("04:00:02", 250)
     assert owned(lines) == {2, 3}
     assert ready_ms(lines, since_ms=ms("04:00:05", 0)) == ms("04:00:09", 500)  # the newest assignment
-    assert ready_ms(lines[:4], since_ms=0) == ms("04:00:03", 999)  # when all four were counted
-    assert ready_ms(lines[:3], since_ms=0) is None  # partition 3 not yet
+    assert ready_ms(lines[:5], since_ms=0) == ms("04:00:03", 999)  # when all four were counted
+    assert ready_ms(lines[:4], since_ms=0) is None  # partition 3 not yet
     assert ready_ms(lines, since_ms=ms("04:00:10", 0)) is None  # no assignment since
 
 
@@ -172,8 +175,9 @@ def test_a_moved_partition_stood_still_from_its_old_owners_last_checkpoint_to_th
     # at 10,300 (published on the way out); everything counts again at 12,000 and its new owner's first
     # checkpoint is at 12,150.
     written = [9_800, 10_050, 10_300, 12_150, 12_400]
-    event = Event("graceful", "SIGTERM a", at_ms=10_100, moved=frozenset({3}), stable_ms=12_000)
+    event = Event("graceful", "SIGTERM a", at_ms=10_100, moved=frozenset({3}), assigned_ms=11_000,
+                  stable_ms=12_000)
     assert still_s(event, written) == pytest.approx(1.85)  # 10,300 -> 12,150
-    joined = Event("single", "a restarted alone", at_ms=10_100, moved=frozenset({3}), stable_ms=12_000,
-                   joined_ms=11_000)
+    joined = Event("single", "a restarted alone", at_ms=10_100, moved=frozenset({3}), assigned_ms=11_000,
+                   stable_ms=12_000, joined_ms=11_000)
     assert counting_again_s(joined, written) == pytest.approx(1.15)  # 11,000 -> 12,150
