@@ -49,3 +49,20 @@ def held(bytes_per_s: float, seconds: float, retention_s: float | None = None) -
     """Bytes on disk after `seconds` at a steady rate, for a topic whose records are deleted after
     `retention_s` (None: kept)."""
     return bytes_per_s * (seconds if retention_s is None else min(seconds, retention_s))
+
+
+def per_partition_bound(rate: float, partitions: int, checkpoint_ms: int, checkpoint_records: int,
+                        snapshot_every_s: int, snapshot_records: int) -> float:
+    """The most checkpoint ranges a recovery counts again, whatever the history: one snapshot interval's
+    worth. At `rate` orders/s a partition takes rate/partitions a second; it is checkpointed once its
+    oldest record waited checkpoint_ms or checkpoint_records wait, and snapshotted every snapshot_every_s
+    or snapshot_records, whichever comes first (stream/worker/counter.py)."""
+    per_s = rate / partitions
+    checkpoint_s = min(checkpoint_ms / 1000, checkpoint_records / per_s)
+    snapshot_s = min(snapshot_every_s, snapshot_records / per_s)
+    return snapshot_s / checkpoint_s
+
+
+def at_bound(x1: float, y1: float, x2: float, y2: float, bound: float) -> float:
+    """y at x = `bound` on the line through two points (y2 itself if the points share their x)."""
+    return y2 if x1 == x2 else y2 + slope(x1, y1, x2, y2) * (bound - x2)

@@ -257,10 +257,20 @@ def _weekend(points: list[Point], stack: Stack, quick: bool) -> list[Figure | No
     snapshots = growth.held(per_s[s.snapshots_topic] + per_s[s.state_topic], growth.WEEKEND_S) / 2**30
     rate = f"{longest.interval.rate:,.0f}/s"
     limit = f"orders bytes, same {days:.0f} days"
-    fresh = growth.trend(first.length, [f.seconds for f in first.fresh], longest.length,
-                         [f.seconds for f in longest.fresh], growth.WEEKEND_S)
-    restart = growth.trend(first.length, [r.counting_s for r in first.restarts], longest.length,
-                           [r.counting_s for r in longest.restarts], growth.WEEKEND_S)
+    # The fresh app's wall time on a shared machine is mostly waiting for a core: its CPU time is the work,
+    # so the work's trend over history length is projected and the worst wall time scaled by it.
+    cpu = growth.trend(first.length, [f.cpu_s for f in first.fresh], longest.length,
+                       [f.cpu_s for f in longest.fresh], growth.WEEKEND_S)
+    fresh = max(f.seconds for f in longest.fresh) * cpu.projected / statistics.median(
+        f.cpu_s for f in longest.fresh) if cpu.grows else max(f.seconds for f in longest.fresh)
+    # A restart counts again the ranges since the partition's newest snapshot: at most one snapshot
+    # interval's worth, whatever the history; the time is taken per range counted again.
+    bound = growth.per_partition_bound(longest.interval.rate, s.orders_partitions, s.checkpoint_ms,
+                                       s.checkpoint_records, s.snapshot_every_s, s.snapshot_records)
+    ranges1, ranges2 = (statistics.median(r.ranges for r in at.restarts) for at in (first, longest))
+    times1, times2 = (statistics.median(r.counting_s for r in at.restarts) for at in (first, longest))
+    restart = max(growth.at_bound(ranges1, times1, ranges2, times2, bound),
+                  max(r.counting_s for r in longest.restarts))
     return [
         Figure("weekend", f"aggregates written over {days:.0f} days at {rate} (projected)", aggregates, "GiB",
                limit, orders, f"≤ {AGGREGATES_GOAL:g}x the orders bytes",
@@ -270,19 +280,20 @@ def _weekend(points: list[Point], stack: Stack, quick: bool) -> list[Figure | No
         Figure("weekend", f".snapshots + .state written over {days:.0f} days at {rate} (projected; "
                "compaction keeps only the newest record of each key, so less is held)", snapshots, "GiB",
                limit, orders),
-        Figure("weekend", f"fresh app start after {days:.0f} days (projected from {first.length:.0f} s and "
-               f"{longest.length:.0f} s of history: {_words(fresh)})", fresh.projected, "s",
-               goal=f"≤ {FRESH_APP_S:g} s", met=None if quick else fresh.projected <= FRESH_APP_S),
-        Figure("weekend", f"worker restart, join to counting, after {days:.0f} days (projected: "
-               f"{_words(restart)})", restart.projected, "s", goal=f"≤ {RESTART_S:g} s",
-               met=None if quick else restart.projected <= RESTART_S),
+        Figure("weekend", f"fresh app start after {days:.0f} days (its CPU time from {first.length:.0f} s to "
+               f"{longest.length:.0f} s of history: {_words(cpu)}; the worst wall time scaled by it)", fresh,
+               "s", goal=f"≤ {FRESH_APP_S:g} s", met=None if quick else fresh <= FRESH_APP_S),
+        Figure("weekend", f"worker restart, join to counting, at any history length (a full snapshot "
+               f"interval counted again: {bound:.0f} ranges a partition at {rate}; {ranges1:.0f} ranges took "
+               f"{times1:.2f} s, {ranges2:.0f} took {times2:.2f} s; the worst sample if more)", restart, "s",
+               goal=f"≤ {RESTART_S:g} s", met=None if quick else restart <= RESTART_S),
     ]
 
 
 def _words(trend: growth.Trend) -> str:
-    change = f"median {trend.per_s * 3600:+.2f} s per hour of history, samples spread {trend.noise:.2f} s"
-    return f"{change}: grows, projected on that line" if trend.grows else \
-        f"{change}: no growth beyond the noise, the worst sample at the longer length"
+    change = f"median {trend.per_s * 3600:+.2f} s per hour, samples spread {trend.noise:.2f} s"
+    return f"{change}, grows: on that line {trend.projected:.2f} s" if trend.grows else \
+        f"{change}, no growth beyond the noise"
 
 
 def _days(bootstrap: str, quick: bool) -> list[Figure]:

@@ -181,3 +181,16 @@ def test_a_moved_partition_stood_still_from_its_old_owners_last_checkpoint_to_th
     joined = Event("single", "a restarted alone", at_ms=10_100, moved=frozenset({3}), assigned_ms=11_000,
                    stable_ms=12_000, joined_ms=11_000)
     assert counting_again_s(joined, written) == pytest.approx(1.15)  # 11,000 -> 12,150
+
+
+def test_a_recovery_counts_again_at_most_one_snapshot_interval_of_checkpoint_ranges() -> None:
+    from bench.growth import at_bound, per_partition_bound
+
+    # 2,000/s on 8 partitions: 250/s each; a checkpoint every 0.25 s (100 records would take 0.4 s); a
+    # snapshot every 80 s (20,000 records, sooner than 300 s): 320 ranges at most.
+    assert per_partition_bound(2_000, 8, 250, 100, 300, 20_000) == 320
+    # 40/s: 5/s a partition, a checkpoint every 0.25 s, a snapshot every 300 s (20,000 would take 4,000 s).
+    assert per_partition_bound(40, 8, 250, 100, 300, 20_000) == 1_200
+    # 80 ranges took 1.0 s and 280 took 3.0 s: 0.01 s a range, so 320 take 3.4 s.
+    assert at_bound(80, 1.0, 280, 3.0, 320) == pytest.approx(3.4)
+    assert at_bound(80, 1.0, 80, 1.5, 320) == 1.5
