@@ -246,7 +246,7 @@ def _point_figures(points: list[Point], stack: Stack, quick: bool) -> list[Figur
 
 
 def _weekend(points: list[Point], stack: Stack, quick: bool) -> list[Figure | Note]:
-    """The longer stretch's growth rates, and the times' trend over history length, at five days."""
+    """Five days at the longer stretch's bytes per second; the fresh app and a restart at any length."""
     s = stack.settings
     longest, first = points[-1], points[0]
     per_s = {t: b / longest.interval.seconds for t, b in longest.interval.grown.items()}
