@@ -53,5 +53,5 @@ format: install
 clean:
 	rm -rf $(VENV) var broker/lib test-artifacts .pytest_cache .ruff_cache
 
-bench: install jars chromium  ## every benchmark beside its limit (bench/results/latest.md); QUICK=1: under 2 minutes
+bench: install jars chromium  ## every benchmark beside its limit (bench/results/latest.md); QUICK=1: small sizes, a few minutes
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)

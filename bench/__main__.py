@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import tempfile
@@ -12,11 +13,12 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
+from bench import disk
 from bench.report import Figure, Note, machine, markdown, write
 from broker import Broker, free_port
 
 # Each stage module has `run(bootstrap: str, quick: bool) -> list[Figure]`; added as the issues land.
-STAGES = ["broker", "produce", "process", "fanout", "replay", "freshness", "memory"]
+STAGES = ["broker", "produce", "process", "fanout", "replay", "freshness", "memory", "history", "failover"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="salesdash-bench-") as data:
         broker = Broker(Path(data), port=free_port(), heap="1g")
         broker.start()
+        os.environ[disk.ENV] = str(broker.data_dir / "logs")  # its log.dirs: the history stage weighs topics
         try:
             for stage in available:
                 print(f"== {stage} ==", flush=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 import psutil
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from bench import paint, profile, watch
 from bench.report import Figure, Note
@@ -95,8 +95,11 @@ def _checkpoints(bootstrap: str, topic: str) -> tuple[list[Update], list[Update]
     """Every checkpoint as (ms, {input partition: end}), in each partition's log order, timed twice: when
     the worker began counting its batch (`written_ms`) and when it produced the checkpoint (the record's
     timestamp), the batch counted."""
+    # The partition's end event says it was read: checkpoints are written in transactions, so the last
+    # offset below the high watermark is a commit marker, never handed out as a record.
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-read-{time.time_ns()}",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "isolation.level": "read_committed"})
     ends = high_watermarks(bootstrap, topic)
     consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
     left = {p for p, end in ends.items() if end > 0}
@@ -105,6 +108,8 @@ def _checkpoints(bootstrap: str, topic: str) -> tuple[list[Update], list[Update]
     while left:
         for message in consumer.consume(1000, 1.0):
             value, partition, offset = message.value(), message.partition(), message.offset()
+            if _at_end(message):
+                left.discard(partition or 0)
             if message.error() is not None or value is None or partition is None or offset is None:
                 continue
             record = orjson.loads(value)
@@ -115,6 +120,11 @@ def _checkpoints(bootstrap: str, topic: str) -> tuple[list[Update], list[Update]
                 left.discard(partition)
     consumer.close()
     return taken, produced
+
+
+def _at_end(message: Message) -> bool:
+    error = message.error()
+    return error is not None and error.code() == KafkaError._PARTITION_EOF
 
 
 def _first_paint(stack: Stack, orders: int) -> list[Figure | Note]:
@@ -167,13 +177,17 @@ def _wait_seen(stack: Stack, log: str, ends: dict[int, int], timeout: float) -> 
 def _read_back(bootstrap: str, topic: str, steps: list[Step]) -> dict[str, Created]:
     """Each step's records by partition: a record's Kafka timestamp is its occurred_at."""
     created: dict[str, Created] = {s.label: {p: [] for p in range(PARTITIONS)} for s in steps}
+    # Reroutes are written in the worker's transactions: a commit marker may end a partition (see above).
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-read-{time.time_ns()}",
-                         "enable.auto.commit": False, "fetch.max.bytes": 52_428_800})
+                         "enable.auto.commit": False, "fetch.max.bytes": 52_428_800,
+                         "enable.partition.eof": True, "isolation.level": "read_committed"})
     stops = {p: steps[-1].end[p] for p in range(PARTITIONS) if steps[-1].end[p] > steps[0].start[p]}
     consumer.assign([TopicPartition(topic, p, steps[0].start[p]) for p in stops])
     while stops:
         for message in consumer.consume(10_000, 1.0):
             p, offset = message.partition(), message.offset()
+            if _at_end(message) and offset is not None and offset >= stops.get(p or 0, 0):
+                stops.pop(p or 0, None)
             if message.error() is not None or p is None or offset is None:
                 continue
             for step in steps:

@@ -53,25 +53,31 @@ class RssSampler(threading.Thread):
 class Stack:
     """Worker and app on topics of their own; `with Stack(bootstrap, "name") as stack:`."""
 
-    def __init__(self, bootstrap: str, name: str, push_hz: str = "4") -> None:
+    def __init__(self, bootstrap: str, name: str, push_hz: str = "4", worker_log: str = "warn") -> None:
         run = f"bench-{name}-{uuid.uuid4().hex[:6]}"
         self.logs = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+        self.worker_log = worker_log  # "info" logs the "owning partitions" and "counting partitions" lines
+        # The snapshot topics too: the worker derives them from AGGREGATES_TOPIC, so must these settings.
+        aggregates = f"{run}.aggregates"
         settings = replace(config.load(), bootstrap=bootstrap, orders_partitions=PARTITIONS, orders_topic=run,
-                           aggregates_topic=f"{run}.aggregates", dlq_topic=f"{run}.dlq",
+                           aggregates_topic=aggregates, snapshots_topic=f"{aggregates}.snapshots",
+                           state_topic=f"{aggregates}.state", dlq_topic=f"{run}.dlq",
                            owners_topic=f"{run}.owners")
         self.settings = settings
         self.env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "ORDERS_TOPIC": run,
-                    "AGGREGATES_TOPIC": settings.aggregates_topic, "DLQ_TOPIC": settings.dlq_topic,
+                    "AGGREGATES_TOPIC": aggregates, "SNAPSHOTS_TOPIC": settings.snapshots_topic,
+                    "STATE_TOPIC": settings.state_topic, "DLQ_TOPIC": settings.dlq_topic,
                     "OWNERS_TOPIC": settings.owners_topic, "ORDERS_PARTITIONS": str(PARTITIONS),
                     "STREAM_GROUP": run, "PUSH_HZ": push_hz, "FAUST_DATADIR": str(self.logs / "faust"),
                     "PYTHONUNBUFFERED": "1"}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.log_names: dict[str, str] = {}  # process name -> the log it writes now
 
     def __enter__(self) -> Stack:
         ensure_topics(self.settings)  # before the clock starts: creating topics is not counting
-        self.start("stream", "-m", "stream", "--loglevel", "warn")
+        self.start("stream", "-m", "stream", "--loglevel", self.worker_log)
         self.start("app", "-m", "app", "--host", "127.0.0.1", "--port", str(self.port),
                    "--log-level", "warning")
         started = time.monotonic()
@@ -86,11 +92,13 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, log: str | None = None) -> subprocess.Popen[bytes]:
+        """Start `python ARGS` as process `name`, its output in `log`.log (default: `name`.log)."""
         process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env,
-                                   stdout=(self.logs / f"{name}.log").open("ab"), stderr=subprocess.STDOUT,
+                                   stdout=self.log_path(log or name).open("ab"), stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
         self.processes[name] = process
+        self.log_names[name] = log or name
         return process
 
     def run(self, *args: str, timeout: float = 600) -> str:
@@ -101,13 +109,16 @@ class Stack:
             raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
         return done.stderr
 
+    def log_path(self, log: str) -> Path:
+        return self.logs / f"{log}.log"
+
     def pid(self, name: str) -> int:
         return self.processes[name].pid
 
     def check(self) -> None:
         for name, process in self.processes.items():
             if process.poll() is not None:
-                log = (self.logs / f"{name}.log").read_text(errors="replace")[-2000:]
+                log = self.log_path(self.log_names[name]).read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{name} exited with {process.returncode}: {log}")
 
     def wait_healthy(self, timeout: float) -> None:
