@@ -110,13 +110,12 @@ class AggregatesFeed:
             await asyncio.sleep(1.0)
         found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, partitions, False)
         self.unreadable += unreadable
+        self._partitions = len(partitions)
+        self.view.start(found, self._partitions)
         starts = {}
         for partition in partitions:
             snapshot = found.get(partition)
-            if snapshot is not None:
-                self.view.load(snapshot)
             starts[(topic, partition)] = snapshot.state.aggregates_from if snapshot else BEGINNING
-        self._partitions = len(partitions)
         self.view.close_days(self._partitions)
         self._reader.assign({key: start if start >= 0 else BEGINNING for key, start in starts.items()})
         self._started = True

@@ -84,7 +84,7 @@ def load() -> Settings:
         session_timeout_s=_int("STREAM_SESSION_TIMEOUT_S", 10),
         checkpoint_records=_int("STREAM_CHECKPOINT_RECORDS", 100),
         checkpoint_ms=_int("STREAM_CHECKPOINT_MS", 250),
-        snapshot_records=_int("STREAM_SNAPSHOT_RECORDS", 20_000),
+        snapshot_records=_int("STREAM_SNAPSHOT_RECORDS", 10_000),
         snapshot_every_s=_int("STREAM_SNAPSHOT_EVERY_S", 300),
         aggregates_retention_ms=_int("AGGREGATES_RETENTION_S", 3 * 86_400) * 1000,
         dlq_retention_ms=_int("DLQ_RETENTION_S", 7 * 86_400) * 1000,

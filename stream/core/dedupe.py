@@ -59,7 +59,7 @@ class _Group:
 
 
 class Dedupe:
-    def __init__(self, horizon_ms: int, seal_at: int = 65_536, max_ids: int = 30_000_000) -> None:
+    def __init__(self, horizon_ms: int, seal_at: int = 16_384, max_ids: int = 30_000_000) -> None:
         self.horizon_ms = horizon_ms
         self.seal_at = seal_at
         self.max_ids = max_ids  # 240 MB of hashes at most, whatever the horizon and the rate

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import zlib
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ class Changes:
 
 class SalesView:
     def __init__(self, rules: Rules | None = None) -> None:
-        rules = rules or Rules()
+        rules = self.rules = rules or Rules()
         self.seconds_horizon_ms = rules.seconds_horizon_ms
         self.grace_ms = rules.grace_ms
         self.allowed_lateness_ms = rules.allowed_lateness_ms
@@ -82,13 +82,35 @@ class SalesView:
         self._forget_old_seconds()
         return True
 
-    def load(self, snapshot: PartitionSnapshot) -> None:
-        """Start (or start again) a partition from its newest snapshot: the chain goes on from its end."""
+    def start(self, snapshots: Mapping[int, PartitionSnapshot], partitions: int) -> None:
+        """A reader's start from every partition's newest snapshot. A day over in all `partitions` is
+        compacted straight from the snapshots, one day at a time, so a log of many past days is never
+        held expanded (its memory would stay with the process)."""
+        if partitions and set(range(partitions)) <= set(snapshots):
+            names = {name for snapshot in snapshots.values() for name in snapshot.heads}
+            for name in sorted(names):
+                if all(self._over(snapshot, name) for snapshot in snapshots.values()):
+                    day = SalesView(self.rules)
+                    for snapshot in snapshots.values():
+                        day.load(snapshot, only=name)
+                    self.closed_days[name] = day._compressed(name)
+        for snapshot in snapshots.values():
+            self.load(snapshot)
+
+    def _over(self, snapshot: PartitionSnapshot, name: str) -> bool:
+        # What close_days asks of a ledger, of the snapshot: a day it holds is closed unless it is open.
+        closed = name in snapshot.heads and name not in snapshot.state.days
+        return closed or parse_day(name)[1] + self.allowed_lateness_ms <= snapshot.state.watermark
+
+    def load(self, snapshot: PartitionSnapshot, only: str | None = None) -> None:
+        """Start (or start again) a partition from its newest snapshot: the chain goes on from its end.
+        `only`: that day's record alone."""
         self._drop(snapshot.partition)
         ledger = self.ledgers[snapshot.partition] = PartitionLedger(snapshot.partition)
-        for name, head in snapshot.heads.items():
-            if name in self.closed_days:
+        for name in [only] if only is not None else snapshot.heads:
+            if name in self.closed_days or name not in snapshot.heads:
                 continue
+            head = snapshot.heads[name]
             view = ledger.days[name] = DayView()
             view.apply(head)
             for minute, values in head["m"].items():
@@ -153,13 +175,16 @@ class SalesView:
                 if all(name in led.closed or parse_day(name)[1] + self.allowed_lateness_ms <= led.watermark
                        for led in ledgers)]
         for name in done:
-            self.closed_days[name] = zlib.compress(orjson.dumps(self._open_snapshot(name)), 6)
+            self.closed_days[name] = self._compressed(name)
             start, end = parse_day(name)
             for led in ledgers:
                 led.days.pop(name, None)
             self.minutes = {m: t for m, t in self.minutes.items() if not start <= m < end}
             self.seconds = {s: t for s, t in self.seconds.items() if not start <= s < end}
         return done
+
+    def _compressed(self, name: str) -> bytes:
+        return zlib.compress(orjson.dumps(self._open_snapshot(name)), 6)
 
     # -- reading ----------------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ its key, because it has not changed since.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,13 +76,30 @@ class State:
                    [int(n) for n in doc["pieces"]], int(doc["taken_ms"]))
 
 
+class Heads(Mapping[str, dict[str, Any]]):
+    """A partition's day records, decoded each time one is asked for: a reader starting on a log of many
+    past days holds one of them expanded at a time, not all."""
+
+    def __init__(self, raw: dict[str, bytes]) -> None:
+        self._raw = raw
+
+    def __getitem__(self, day: str) -> dict[str, Any]:
+        return _head(self._raw[day])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @dataclass
 class PartitionSnapshot:
     """The newest snapshot of one partition, as read back from the two topics."""
 
     partition: int
     state: State
-    heads: dict[str, dict[str, Any]]  # day -> its day record (open and closed days)
+    heads: Mapping[str, dict[str, Any]]  # day -> its day record (open and closed days)
     merchants: dict[str, dict[str, Row]] = field(default_factory=dict)  # open day -> merchant rows
     products: dict[str, dict[Product, Row]] = field(default_factory=dict)
     pieces: dict[int, bytes] = field(default_factory=dict)
@@ -126,11 +144,12 @@ class SnapshotFold:
             return None
         try:
             state = State.decode(self._state)
-            heads = {day: _head(raw) for day, raw in self._heads.items()}
+            for raw in self._heads.values():
+                _head(raw)  # each one readable, or the snapshot is not
         except (ValueError, TypeError, KeyError):
             self.unreadable += 1
             return None
-        snapshot = PartitionSnapshot(self.partition, state, heads)
+        snapshot = PartitionSnapshot(self.partition, state, Heads(dict(self._heads)))
         if with_tables:
             open_days = set(state.days)
             for (day, merchant), raw in self._merchants.items():

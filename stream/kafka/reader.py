@@ -69,9 +69,12 @@ class Reader:
         """Add partitions: each from its start offset (OFFSET_BEGINNING etc. work too) to its stop (`END`
         for the end of the log), or followed if `stops` is None."""
         fresh = []
+        firsts = self._firsts([key for key, start in starts.items() if start == BEGINNING])
         for key, start in starts.items():
             stop = None if stops is None else stops[key]
-            if start == BEGINNING:  # asked of the broker at once: librdkafka's own lookup costs ~0.5 s
+            if start == BEGINNING and key in firsts:
+                start = firsts[key]
+            elif start == BEGINNING:
                 try:
                     start = self.watermarks(key)[0]
                 except KafkaException as exc:
@@ -93,6 +96,19 @@ class Reader:
             fresh.append(TopicPartition(key[0], key[1], start))
         if fresh:
             self.consumer.incremental_assign(fresh)
+
+    def _firsts(self, keys: list[Key]) -> dict[Key, int]:
+        """The first offset each partition holds, in one request for all (librdkafka's own lookup of
+        OFFSET_BEGINNING costs ~0.5 s, a watermark request per partition adds up on a loaded machine);
+        a partition the answer lacks is left to `watermarks`, which knows a missing topic."""
+        if not keys:
+            return {}
+        try:
+            answer = self.consumer.offsets_for_times([TopicPartition(t, p, BEGINNING) for t, p in keys],
+                                                     timeout=10)
+        except KafkaException:
+            return {}
+        return {(tp.topic, tp.partition): tp.offset for tp in answer if tp.error is None and tp.offset >= 0}
 
     def unassign(self, keys: set[Key]) -> None:
         assigned = [k for k in keys if k in self.following or k in self.stops]

@@ -5,6 +5,7 @@ import orjson
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
 from stream.core.salesview import SalesView
+from tests.support.core import snapshot_of
 from tests.support.orders import NOON, order_event
 
 NOW = NOON + 60_000
@@ -100,3 +101,43 @@ def test_a_past_day_closes_only_once_every_partition_has_been_heard_from() -> No
     view.apply(last)
     assert view.close_days(2) == ["2026-11-24"]
     assert view.snapshot("2026-11-24")["totals"]["gross_cents"] == 1000
+
+
+def test_a_reader_started_from_snapshots_compacts_the_days_over_everywhere_and_shows_the_same_figures(
+) -> None:
+    # Two partitions, each with three past days and today: the start holds one past day at a time.
+    day_ms = 86_400_000
+    lenient = Rules(allowed_lateness_ms=4 * day_ms)
+    snapshots = {}
+    for partition in (0, 1):
+        state = PartitionState(partition, lenient)
+        events = [order_event(total_minor=100 * (partition + 1) + back, occurred_at=NOON - back * day_ms,
+                              merchant_id=f"m{partition}{back}") for back in (3, 2, 1, 0)]
+        for offset, event in enumerate(events):
+            state.apply(offset, orjson.dumps(event), NOW)
+            state.checkpoint(NOW)
+        snapshots[partition] = snapshot_of(state)
+    started = SalesView()
+    started.start(snapshots, partitions=2)
+    loaded = SalesView()
+    for snapshot in snapshots.values():
+        loaded.load(snapshot)
+    # Day D closes for the plain view once both watermarks (today) are past D's end plus an hour.
+    assert loaded.close_days(2) == ["2026-11-24", "2026-11-25", "2026-11-26"]
+    assert sorted(started.closed_days) == ["2026-11-24", "2026-11-25", "2026-11-26"]
+    assert all("2026-11-2" + d not in led.days for led in started.ledgers.values() for d in "456")
+    for day in ("2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27"):
+        assert started.snapshot(day) == loaded.snapshot(day), day
+    assert started.snapshot("2026-11-24")["totals"]["gross_cents"] == 103 + 203
+
+
+def test_a_reader_started_without_every_partitions_snapshot_compacts_nothing() -> None:
+    state = PartitionState(0, Rules())
+    state.apply(0, orjson.dumps(order_event(occurred_at=NOON - 86_400_000)), NOW)
+    state.checkpoint(NOW)
+    state.apply(1, orjson.dumps(order_event(occurred_at=NOON)), NOW)
+    state.checkpoint(NOW)
+    view = SalesView()
+    view.start({0: snapshot_of(state)}, partitions=2)
+    assert view.closed_days == {}
+    assert view.snapshot("2026-11-26")["totals"]["orders"] == 1
