@@ -16,8 +16,8 @@ from typing import Protocol
 from stream.config import Settings
 from stream.core.checkpoint import Checkpoint, Unreadable
 from stream.core.salesview import SalesView
-from stream.kafka.reader import BEGINNING, Consumed, Reader
-from stream.store import read_snapshots
+from stream.kafka.reader import Consumed, Reader
+from stream.store import read_snapshots, start_from_snapshots
 
 log = logging.getLogger("salesdash.app")
 PROBE_EVERY_S = 3.0  # how often the broker is asked for metadata: the health answer is this fresh
@@ -106,14 +106,9 @@ class AggregatesFeed:
             await asyncio.sleep(1.0)
         found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, partitions, False)
         self.unreadable += unreadable
-        starts = {}
-        for partition in partitions:
-            snapshot = found.get(partition)
-            if snapshot is not None:
-                self.view.load(snapshot)
-            starts[(topic, partition)] = snapshot.state.aggregates_from if snapshot else BEGINNING
-        self.view.close_days()
-        self._reader.assign({key: start if start >= 0 else BEGINNING for key, start in starts.items()})
+        # The same start as stream.store.load_view (the audit's view): in the loop, where the view is read.
+        starts = start_from_snapshots(self.view, partitions, found)
+        self._reader.assign({(topic, partition): start for partition, start in starts.items()})
         self._started = True
         log.info("folding %s from %d snapshots", topic, len(found))
 
