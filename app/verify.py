@@ -95,9 +95,10 @@ class Verifier:
             day = eventtime.day(text, int(time.time() * 1000), self.settings.kafka.rules.allowed_lateness_ms)
         except ValueError as exc:
             raise Refused(f"day: {exc}", 400) from None
-        if not any(d.name == day.name for d in await self.library.days()):
-            raise Refused(str(NoOrders(day.name, self.settings.kafka.orders_topic)), 404)
-        return day.name
+        for fresh in (False, True):  # a day backfilled since the list was cached: look again once
+            if any(d.name == day.name for d in await self.library.days(fresh=fresh)):
+                return day.name
+        raise Refused(str(NoOrders(day.name, self.settings.kafka.orders_topic)), 404)
 
     def start_audit(self, day: str) -> str:
         for job in self.audits.values():

@@ -159,7 +159,7 @@ function handleMessage(raw) {
   }
   if (comparePanel && msg && msg.type === "compare") {
     comparePanel.show(state, msg.compare);
-    render();
+    if (state.totals) render(); // it follows a snapshot; without one there is nothing to draw against
     return;
   }
   const before = state.day;

@@ -85,8 +85,12 @@ def _write_json(path: Path | None, doc: dict[str, Any]) -> None:
     if path is None:
         return
     partial = path.with_name(path.name + ".partial")  # a reader sees no file or the whole one
-    partial.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
-    partial.replace(path)
+    try:
+        partial.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def commit() -> str:
