@@ -6,8 +6,9 @@ audit|report`, as app/sessions.py prepares replays), so recounting never runs in
   foreign Origin, 401 without the token (as `POST /api/replays`).
 - `GET /api/audits/<id>` -> `{"audit", "day", "state": "running"|"done"|"failed", "verdict", "line",
   "ms", "started_ms", "offsets", "cut", "error"}`; 404 for an unknown id.
-- `GET /api/audits?day=D` -> `{"day", "closed", "report", "latest"}`: whether the app holds the day as
-  closed, the report's URL if so, and the newest audit of the day.
+- `GET /api/audits?day=D` -> `{"day", "in_log", "closed", "report", "latest"}`: whether the orders log
+  holds the day (it can be audited), whether the app holds it as closed, the report's URL if so, and the
+  newest audit of the day.
 - `GET /api/reports/<day>.html` -> the day's report as a download, made once by a child and kept in a
   temporary directory for the app's life: 404 for a day not in the log, 409 while the day is open (a
   report of an open day would go stale), 429 while another day's report is being made.
@@ -218,7 +219,9 @@ async def day_audits(request: Request) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
     closed = day in verifier.view.closed_days
     latest = next((j for j in reversed(verifier.audits.values()) if j.day == day), None)
-    body = {"day": day, "closed": closed, "report": f"/api/reports/{day}.html" if closed else None,
+    in_log = any(d.name == day for d in await verifier.library.days())
+    body = {"day": day, "in_log": in_log, "closed": closed,
+            "report": f"/api/reports/{day}.html" if closed else None,
             "latest": None if latest is None else await verifier.status(latest.id)}
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

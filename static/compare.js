@@ -176,7 +176,8 @@ export class ComparePanel {
       option.textContent = d.day;
       this.el.select.append(option);
     }
-    this.el.form.hidden = false;
+    // Shown once there is a day to choose: an empty choice would cost the header a row for nothing.
+    this.el.form.hidden = this.el.select.options.length < 2;
   }
 
   has(day) {

@@ -40,7 +40,6 @@ export class VerifyPanel {
   async setDay(day) {
     if (!/^\d{4}-\d{2}-\d{2}$/.test(day || "") || day === this.day) return;
     this.day = day;
-    this.el.box.hidden = false;
     this.el.box.dataset.day = day;
     this.mark("none", "not verified", "");
     try {
@@ -48,6 +47,8 @@ export class VerifyPanel {
         { headers: authHeaders(this.params) });
       if (!response.ok || day !== this.day) return;
       const body = await response.json();
+      // Only a day the orders log holds can be recounted: no button for one it does not.
+      this.el.box.hidden = body.in_log !== true;
       this.showReport(body.report);
       if (body.latest) this.show(body.latest);
     } catch (err) {

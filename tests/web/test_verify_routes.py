@@ -143,7 +143,8 @@ def test_a_report_is_made_once_for_a_closed_day_and_refused_otherwise(
         assert client.get(f"/api/reports/{DAY}").status_code == 404
         assert client.get("/api/reports/2025-13-01.html").status_code == 400
         assert client.get("/api/reports/2025-11-20.html").status_code == 404
-    assert status["closed"] is True and status["report"] == f"/api/reports/{DAY}.html"
+    assert status["closed"] is True and status["in_log"] is True
+    assert status["report"] == f"/api/reports/{DAY}.html"
     assert first.status_code == 200 and first.text == "<!doctype html><p>report</p>"
     assert first.headers["content-disposition"] == f'attachment; filename="salesdash-report-{DAY}.html"'
     assert second.content == first.content and len(children.commands) == 1  # made once, then from disk
