@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from stream.config import Settings
 from stream.core.checkpoint import Checkpoint, Unreadable
 from stream.core.salesview import SalesView
-from stream.kafka.reader import BEGINNING, Consumed, Reader
-from stream.store import read_snapshots
+from stream.kafka.reader import Consumed, Reader
+from stream.store import read_snapshots, start_from_snapshots
 
 log = logging.getLogger("salesdash.app")
 PROBE_EVERY_S = 3.0  # how often the broker is asked for metadata: the health answer is this fresh
@@ -111,13 +111,9 @@ class AggregatesFeed:
         found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, partitions, False)
         self.unreadable += unreadable
         self._partitions = len(partitions)
-        self.view.start(found, self._partitions)
-        starts = {}
-        for partition in partitions:
-            snapshot = found.get(partition)
-            starts[(topic, partition)] = snapshot.state.aggregates_from if snapshot else BEGINNING
-        self.view.close_days(self._partitions)
-        self._reader.assign({key: start if start >= 0 else BEGINNING for key, start in starts.items()})
+        # The same start as stream.store.load_view (the audit's view): in the loop, where the view is read.
+        starts = start_from_snapshots(self.view, partitions, found)
+        self._reader.assign({(topic, partition): start for partition, start in starts.items()})
         self._started = True
         log.info("folding %s from %d snapshots", topic, len(found))
 

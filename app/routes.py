@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from importlib.resources import files
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import orjson
 from starlette.applications import Starlette
@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app import metrics
+from app import compare, metrics, verify
 from app.access import origin_ok, token_ok
 from app.config import AppSettings
 from app.fanout import Hub, Viewer
@@ -53,6 +53,8 @@ class State(TypedDict):
     hub: Hub
     library: Library
     settings: AppSettings
+    comparisons: compare.Comparisons
+    verifier: verify.Verifier
 
 
 def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
@@ -107,12 +109,18 @@ async def snapshot(request: Request) -> Response:
         return _unauthorized_json()
     try:
         day = _day(request.query_params.get("day"))
+        chosen = request.query_params.get("compare")
+        chosen = None if chosen is None else compare.choice(chosen)
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if not await _caught_up(request.state.feed):
         return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
                             status_code=503, headers={"Retry-After": "2"})
-    return Response(orjson.dumps(request.state.view.snapshot(day)), media_type="application/json")
+    body = request.state.view.snapshot(day)
+    if chosen is not None:  # ?compare=D|none|default: the other day and the comparison come along
+        return Response(compare.with_compare(body, request.state.comparisons, chosen),
+                        media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def days(request: Request) -> Response:
@@ -212,11 +220,17 @@ async def live(websocket: WebSocket) -> None:
     except ValueError:
         await _refuse(websocket, 400, "day must be YYYY-MM-DD")
         return
+    try:
+        asked = websocket.query_params.get("compare")
+        chosen = None if asked is None else compare.choice(asked)
+    except ValueError:
+        await _refuse(websocket, 400, "compare must be YYYY-MM-DD, none or default")
+        return
     await websocket.accept()
     if not await _caught_up(websocket.state.feed):
         await websocket.close(code=1013, reason="still loading; try again")
         return
-    viewer = Viewer(day)
+    viewer = compare.CompareViewer(day, websocket.state.comparisons, chosen)
     hub.viewers.add(viewer)
     hub.connected += 1
     sender = asyncio.create_task(_send(websocket, viewer, hub))
@@ -284,16 +298,19 @@ async def _receive(websocket: WebSocket, viewer: Viewer) -> None:
         if len(data) > MAX_CLIENT_FRAME:
             await websocket.close(code=1009, reason="frame too large")
             return
-        if isinstance(data, str) and _is_resync(data):
+        request = _request(data) if isinstance(data, str) else None
+        if request is not None and request.get("type") == "resync":
             viewer.ask_resync()
+        elif request is not None and request.get("type") == "compare":
+            compare.handle(viewer, request)
 
 
-def _is_resync(text: str) -> bool:
+def _request(text: str) -> dict[str, Any] | None:
     try:
         request = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return False
-    return isinstance(request, dict) and request.get("type") == "resync"
+        return None
+    return request if isinstance(request, dict) else None
 
 
 def create_app(settings: AppSettings | None = None,
@@ -307,11 +324,14 @@ def create_app(settings: AppSettings | None = None,
         view = SalesView(rules)
         feed, library = connect(settings, view)
         hub = Hub(view, feed.reachable)
+        verifier = verify.Verifier(settings, view, library)
         tasks = [asyncio.create_task(feed.run()),
                  asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s))]
         try:
-            yield {"view": view, "feed": feed, "hub": hub, "library": library, "settings": settings}
+            yield {"view": view, "feed": feed, "hub": hub, "library": library, "settings": settings,
+                   "comparisons": compare.Comparisons(view), "verifier": verifier}
         finally:
+            verifier.shutdown()
             library.shutdown()
             for task in tasks:
                 task.cancel()
@@ -324,6 +344,7 @@ def create_app(settings: AppSettings | None = None,
         Route("/api/snapshot", snapshot),
         Route("/api/days", days),
         Route("/api/replays", start_replay, methods=["POST"]),
+        *verify.ROUTES,
         Route("/healthz", healthz),
         Route("/metrics", prometheus),
         Route("/vendor/plotly.min.js", plotly_js),

@@ -1,6 +1,7 @@
 // The three Plotly charts: per minute (bars, the day), per second (line, last 15 min), by country (map).
 // Only numbers and country codes reach Plotly; names are never drawn through it.
 
+import { compareTrace, countryText } from "./compare.js";
 import { formatCents, groupThousands, utcString } from "./format.js";
 import { SECONDS_WINDOW_MS } from "./state.js";
 
@@ -75,7 +76,7 @@ export function drawMinutes(node, state, revision) {
     customdata: hover,
     hovertemplate: "%{x|%H:%M} UTC<br>%{customdata}<extra></extra>",
   };
-  draw(node, [trace], {
+  const layout = {
     ...baseLayout(),
     datarevision: revision,
     bargap: 0,
@@ -90,7 +91,19 @@ export function drawMinutes(node, state, revision) {
       automargin: true,
       rangemode: "tozero", autorange: !empty, range: empty ? [0, 1] : undefined,
     },
-  });
+  };
+  const other = compareTrace(state);
+  if (!other) {
+    draw(node, [trace], layout);
+    return;
+  }
+  // Plotly draws lines above bars within one subplot: the bars go on an overlaid subplot with the same
+  // axes (matches), drawn over the base one, so the other day's line sits behind them.
+  if (empty) layout.yaxis = { ...layout.yaxis, autorange: true, range: undefined };
+  const hidden = { matches: "x", overlaying: "x", showticklabels: false, showgrid: false, fixedrange: true };
+  layout.xaxis2 = { ...hidden, type: "date" };
+  layout.yaxis2 = { ...hidden, matches: "y", overlaying: "y", zeroline: false };
+  draw(node, [{ ...trace, xaxis: "x2", yaxis: "y2" }, other], layout);
 }
 
 export function drawSeconds(node, state, revision) {
@@ -138,7 +151,8 @@ export function drawMap(node, state, revision) {
     if (!iso3) continue;
     locations.push(iso3);
     z.push(row.net_cents / 100);
-    text.push(row.country + " · " + formatCents(row.net_cents) + " · " + groupThousands(row.orders) + " orders");
+    text.push(row.country + " · " + formatCents(row.net_cents) + " · " + groupThousands(row.orders) + " orders"
+      + countryText(state, row.country));
   }
   const trace = {
     type: "choropleth", locationmode: "ISO-3", locations: locations, z: z, text: text,

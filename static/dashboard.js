@@ -1,10 +1,12 @@
 // salesdash browser page: one websocket, integer-cents state, textContent-only rendering.
 import { drawMap, drawMinutes, drawSeconds } from "./charts.js";
+import { ComparePanel } from "./compare.js";
 import { fit, fitOnResize } from "./fit.js";
 import { formatCents, showCents, showCount } from "./format.js";
 import { showChannels, showDeadLetters, showMerchants, showProducts } from "./panels.js";
 import { ReplayBar, replayOf, setupPicker } from "./replay.js";
 import { DayState } from "./state.js";
+import { VerifyPanel } from "./verify.js";
 
 const ANIM_MS = 500;
 const BACKOFF_MIN_MS = 500;
@@ -135,6 +137,10 @@ function render() {
   showMerchants(el.merchants, state.top_merchants);
   showProducts(el.products, state.top_products);
   showChannels(el.channels, state.channels);
+  if (comparePanel) {
+    comparePanel.titleChannels(el.channels, state);
+    comparePanel.render(state, Date.now());
+  }
   for (const schedule of redraw) schedule();
 }
 
@@ -156,6 +162,11 @@ function handleMessage(raw) {
     // The per-second window follows the replay's clock, even while nothing sells.
     if (msg.replay.clock_ms !== undefined && state.setClock(msg.replay.clock_ms)) redrawSeconds();
   }
+  if (comparePanel && msg && msg.type === "compare") {
+    comparePanel.show(state, msg.compare);
+    if (state.totals) render(); // it follows a snapshot; without one there is nothing to draw against
+    return;
+  }
   const before = state.day;
   // Unknown types are tolerated so the server can add messages without breaking old pages.
   const outcome = state.apply(msg);
@@ -166,6 +177,7 @@ function handleMessage(raw) {
   }
   if (outcome !== "applied") return;
   if (state.day !== before) {
+    verifyPanel.setDay(state.day);
     el.day.textContent = state.day === null ? "—" : state.day;
     if (state.day !== null && /^\d{4}-\d{2}-\d{2}$/.test(state.day)) el.day.setAttribute("datetime", state.day);
   }
@@ -208,6 +220,7 @@ function wsUrl() {
   } else if (requestedDay !== null) {
     q.set("day", requestedDay);
   }
+  if (comparePanel) q.set("compare", comparePanel.choice); // the day to compare with, or default, or none
   // Pass the page's ?token= on to the websocket.
   const token = pageParams.get("token");
   if (token !== null) q.set("token", token);
@@ -331,6 +344,7 @@ window.addEventListener("offline", () => {
 setInterval(() => {
   renderFreshness();
   renderConn();
+  if (comparePanel) comparePanel.render(state, Date.now()); // the minute compared at moves with the clock
 }, TICK_MS);
 
 function sendControl(command) {
@@ -338,10 +352,14 @@ function sendControl(command) {
 }
 
 const replayBar = replay ? new ReplayBar(replay, pageParams, sendControl) : null;
+// A replay plays one day for one viewer: comparing is for the live page (and ?day=).
+const comparePanel = replay ? null : new ComparePanel(pageParams, sendControl);
+const verifyPanel = new VerifyPanel(pageParams);
 if (replay) {
   byId("net-sales-label").textContent = "Net sales · replay";
 } else {
   setupPicker(pageParams);
+  comparePanel.load(pageParams, requestedDay || new Date().toISOString().slice(0, 10));
   // ?day= shows a day that may not be today: the counter says so.
   if (requestedDay !== null) byId("net-sales-label").textContent = "Net sales";
 }

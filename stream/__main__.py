@@ -2,6 +2,9 @@
 
 `python -m stream replay|export|import ...`: a past day from the log — replayed through the live core,
 written to a file, or written back from one (README: "Replay, export and import").
+
+`python -m stream audit|report ...`: a day on the dashboard held against an independent recount of its
+raw records, as a verdict line and JSON, or as a self-contained HTML report (README: "Audit").
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import sys
 
 COMMANDS = ("replay", "export", "import")
+AUDIT_COMMANDS = ("audit", "report")
 
 
 def main() -> None:
@@ -17,11 +21,18 @@ def main() -> None:
         from stream.replay import cli
 
         sys.exit(cli.main(args))
+    if args[:1] and args[0] in AUDIT_COMMANDS:
+        from stream.audit import cli as audit_cli
+
+        sys.exit(audit_cli.main(args))
     if args[:1] in (["-h"], ["--help"]):
         print("usage: python -m stream [--loglevel LEVEL]\n"
-              "       python -m stream {replay,export,import} ...   (each has --help)\n\n"
+              "       python -m stream {replay,export,import} ...   (each has --help)\n"
+              "       python -m stream {audit,report} --day D ...   (each has --help)\n\n"
               "Runs one salesdash worker. Start more processes to share the partitions of `orders`.\n"
               "replay: a past day's figures from the log; export/import: a day to and from a file.\n"
+              "audit: the dashboard's day against an independent recount of its raw records (exit 0\n"
+              "verified, 1 differs); report: the day as one self-contained HTML file, with the verdict.\n"
               "Configuration comes from environment variables (see README): KAFKA_BOOTSTRAP, ...")
         return
     level = "info"

@@ -1,19 +1,22 @@
 """Reading what the workers published: each partition's newest snapshot, and the checkpoint chain after it.
 
 The app (whole view), a recovering worker (one partition, tables included) and the audit read through
-here, so all three start from the same snapshot and accept the same records.
+here, so all three start from the same snapshot and accept the same records. `load_view` is what any app
+shows, built the way the app builds it (`start_from_snapshots`, then `SalesView.accept` for each
+checkpoint, then `close_days`): the audit and the report hold that against the raw records.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from stream.config import Settings
-from stream.core.checkpoint import Unreadable, link
+from stream.core.checkpoint import Checkpoint, Unreadable, link
 from stream.core.partition import Range
+from stream.core.salesview import SalesView
 from stream.core.snapshot import PartitionSnapshot, SnapshotFold
 from stream.kafka.reader import BEGINNING, END, Reader
 
@@ -80,3 +83,81 @@ def read_chain(settings: Settings, partition: int, start: int | None, aggregates
         log.warning("partition %d: %d aggregates records could not be read and were skipped", partition,
                     chain.unreadable)
     return chain
+
+
+def start_from_snapshots(view: SalesView, partitions: list[int], found: dict[int, PartitionSnapshot]
+                         ) -> dict[int, int]:
+    """Start each partition of `view` from its snapshot in `found` (read_snapshots without tables); returns
+    where to fold the aggregates topic on from, per partition (BEGINNING where there is none). No I/O: the
+    app reads the snapshots in a thread and calls this in its event loop, where the view is read."""
+    view.start(found, len(partitions))
+    starts = {}
+    for partition in partitions:
+        snapshot = found.get(partition)
+        start = snapshot.state.aggregates_from if snapshot is not None else BEGINNING
+        starts[partition] = start if start >= 0 else BEGINNING
+    view.close_days(len(partitions))
+    return starts
+
+
+@dataclass
+class LoadedView:
+    """The view as of the end of the aggregates log, and how the fold went."""
+
+    view: SalesView
+    snapshots: int = 0  # partitions started from a snapshot
+    checkpoints: int = 0  # checkpoint records accepted
+    unreadable: int = 0  # snapshot or aggregates records that could not be read (skipped)
+    gaps: dict[int, int] = field(default_factory=dict)  # partition -> checkpoints past a gap in its chain
+    skip: dict[int, set[int]] = field(default_factory=dict)  # input offsets a recount must pass over
+
+
+def load_view(settings: Settings, on_progress: Callable[[int], None] = lambda accepted: None,
+              batch: int = 2000) -> LoadedView:
+    """What any app process shows once it has caught up: every partition of the aggregates topic started
+    from its newest snapshot, its checkpoints after that folded in log order to the end of the log as it
+    stands, and the days closed everywhere compacted after each batch, as the app's feed does."""
+    topic = settings.aggregates_topic
+    loaded = LoadedView(SalesView(settings.rules))
+    reader = Reader.open(settings, "view", missing_is_empty=True)
+    try:
+        partitions = reader.partitions(topic)
+        found, loaded.unreadable = read_snapshots(settings, partitions, False)
+        loaded.snapshots = len(found)
+        starts = start_from_snapshots(loaded.view, partitions, found)
+        keys = {(topic, p): start for p, start in starts.items()}
+        reader.assign(keys, {key: END for key in keys})
+        while not reader.done:
+            messages = reader.take(batch, 1.0, eager=True)
+            for message in messages:
+                fold_record(loaded, message.value())
+            if messages:
+                loaded.view.close_days(len(partitions))
+                on_progress(loaded.checkpoints)
+    finally:
+        reader.close()
+    return loaded
+
+
+def fold_record(loaded: LoadedView, raw: bytes | None) -> None:
+    """Fold one record of the aggregates topic into the view, as the app's feed does."""
+    try:
+        checkpoint = Checkpoint.decode(raw)
+    except Unreadable:
+        loaded.unreadable += 1
+        return
+    try:
+        accepted = loaded.view.accept(checkpoint)
+    except Exception:  # as the app's feed does: a record that breaks folding is skipped and counted
+        log.exception("skipping a checkpoint of partition %d that could not be folded", checkpoint.partition)
+        loaded.unreadable += 1
+        return
+    if accepted:
+        loaded.checkpoints += 1
+        if checkpoint.skip:
+            loaded.skip.setdefault(checkpoint.partition, set()).update(checkpoint.skip)
+        return
+    ledger = loaded.view.ledgers.get(checkpoint.partition)
+    if ledger is not None and ledger.end is not None and checkpoint.start > ledger.end:
+        # records are missing: the app would wait for a newer snapshot; a one-off read reports the gap
+        loaded.gaps[checkpoint.partition] = loaded.gaps.get(checkpoint.partition, 0) + 1

@@ -138,9 +138,12 @@ def body(day: dict[str, Any], seconds: list[dict[str, Any]] | None, verdict: dic
                                                "chart chart-map")
                 + "<div>" + s.countries_table(ranked[:10], "top-countries") + rest + off_map + "</div></div>")
     state, badge = verdict_state(verdict)
+    # a report of a day late orders can still change says so where the day is named
+    still_open = ' · <strong id="day-open">day still open</strong>' if meta.get("day_open") else ""
     return "".join([
         '<header class="topbar"><div><h1>salesdash</h1>'
-        f'<p class="sub">Day report · UTC day <time id="day">{s.esc(name)}</time>{as_of}</p></div>'
+        f'<p class="sub">Day report · UTC day <time id="day">{s.esc(name)}</time>{as_of}{still_open}</p>'
+        '</div>'
         f'<span class="badge" data-ok="{state}">{badge}</span></header>',
         '<main class="grid">',
         s.headline(day.get("totals") or {}),

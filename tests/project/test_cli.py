@@ -29,6 +29,11 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["-m", "stream", "--bogus"], "unknown arguments"),
         (["-m", "broker"], "required"),
         (["-m", "broker", "run", "--port", "x"], "--port"),
+        (["-m", "stream", "audit"], "--day"),
+        (["-m", "stream", "audit", "--day", "2999-01-01"], "in the future"),
+        (["-m", "stream", "audit", "--day", "28.11.2025"], "YYYY-MM-DD"),
+        (["-m", "stream", "audit", "--day", "2025-11-28", "--json", "/no/such/a.json"], "no such directory"),
+        (["-m", "stream", "report", "--day", "2025-11-28"], "--out"),
     ],
 )
 def test_misuse_is_one_clear_line_and_a_failing_exit(args: list[str], says: str) -> None:
@@ -45,6 +50,23 @@ def test_every_command_explains_itself(package: str) -> None:
     result = run("-m", package, "--help")
     assert result.returncode == 0
     assert "usage: python -m " + package in result.stdout
+
+
+@pytest.mark.parametrize("command", ["audit", "report"])
+def test_the_audit_commands_explain_themselves_and_misuse_exits_2(command: str) -> None:
+    result = run("-m", "stream", command, "--help")
+    assert result.returncode == 0 and f"usage: python -m stream {command}" in result.stdout
+    assert "0 verified, 1 differs, 2 misuse, 3" in " ".join(result.stdout.split())
+    assert run("-m", "stream", command, "--day", "nope").returncode == 2
+
+
+def test_an_audit_that_cannot_reach_kafka_is_one_line_and_exit_3() -> None:
+    import os
+
+    env = {**os.environ, "KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+    result = run("-m", "stream", "audit", "--day", "2025-11-28", env=env)
+    assert result.returncode == 3 and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith("error: Kafka at 127.0.0.1:1"), result.stderr
 
 
 def test_an_unreachable_kafka_is_one_clear_line() -> None:

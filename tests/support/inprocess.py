@@ -53,6 +53,7 @@ class FakeFeed:
     async def run(self) -> None:
         for raw in self.records:
             self.view.apply(raw)
+        self.view.close_days(len(self.view.ledgers))  # as the real feed does after a batch
         if self.loaded:
             self.caught_up.set()
         await asyncio.Event().wait()  # a feed runs for the life of the app

@@ -1,0 +1,110 @@
+"""One audit of one UTC day: what the dashboard shows against an independent recount of the raw records.
+
+1. The dashboard's view, built the way every app builds it (stream.store.load_view), as of the end of
+   the aggregates log: its per-partition offsets are the cut.
+2. The day's raw `orders` records up to that cut (stream.audit.source), recounted in SQL
+   (stream.audit.recount); for a closed day reading ends where the recount finds the day closed.
+3. The two compared to the cent (stream.audit.verdict).
+
+Because both sides stand at the same offsets, a day still open — today — is compared whole, every
+minute up to the newest, final or not: a minute still open to late orders holds the same records on both
+sides. The verdict then says the day is still open, and `final_before_ms` tells how far it is final.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stream.audit import source
+from stream.audit.recount import DayRecount, recount
+from stream.audit.verdict import Verdict, compare
+from stream.config import Settings
+from stream.core.eventtime import Day
+from stream.core.rules import Rules
+from stream.store import LoadedView, load_view
+
+FIRST_MORE = 1_000  # records more per round for a partition the recount still finds open; grows x4
+
+
+@dataclass
+class Progress:
+    stage: str  # "view" while the aggregates are folded, "records" while the day is read
+    count: int
+
+
+@dataclass
+class Audit:
+    day: Day
+    topic: str
+    shown: dict[str, Any]  # the view's day, /api/snapshot shape
+    loaded: LoadedView
+    recount: DayRecount
+    verdict: Verdict
+    rounds: int
+    started_ms: int
+    finished_ms: int
+
+    @property
+    def offsets(self) -> dict[str, list[int]]:
+        """The raw records recounted: partition -> [first, last] offset."""
+        return {str(p): [a, b] for p, (a, b) in sorted(self.recount.offsets.items())}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON report: the verdict (with the recount), then what the audit covered and when."""
+        view = self.loaded
+        return {**self.verdict.to_json(), "topic": self.topic, "offsets": self.offsets,
+                "cut": self.shown.get("offsets", {}), "final_before_ms": self.shown.get("final_before_ms"),
+                "ms": self.finished_ms, "started_ms": self.started_ms,
+                "elapsed_ms": self.finished_ms - self.started_ms, "rounds": self.rounds,
+                "view": {"as_of_ms": view.view.as_of_ms, "snapshots": view.snapshots,
+                         "checkpoints": view.checkpoints, "unreadable": view.unreadable,
+                         "gaps": {str(p): n for p, n in sorted(view.gaps.items())}}}
+
+
+def audit(settings: Settings, topic: str, day: Day,
+          on_progress: Callable[[Progress], None] = lambda progress: None) -> Audit:
+    """Audit `day` of `topic` against the view of settings.aggregates_topic; NoOrders (a DayLogError) if
+    nothing in the topic is stamped in the day or later."""
+    started = _now()
+    source.locate(settings, topic, day)  # fail fast, before the view is read, for a day not in the log
+    loaded = load_view(settings, lambda n: on_progress(Progress("view", n)))
+    shown = loaded.view.snapshot(day.name)
+    cut = {int(p): end for p, end in shown.get("offsets", {}).items()}
+    records = source.locate(settings, topic, day, cut, loaded.skip)
+
+    def read(partitions: set[int], until_ms: int | None, most: int | None) -> None:
+        source.read(settings, records, partitions, until_ms=until_ms, most=most,
+                    on_progress=lambda n: on_progress(Progress("records", n)))
+
+    counted = settle(settings.rules, records, day, read)
+    verdict = compare(shown, counted, day_closed=counted.day_closed)
+    return Audit(day, topic, shown, loaded, counted, verdict, records.rounds, started, _now())
+
+
+Read = Callable[[set[int], int | None, int | None], None]  # partitions, until_ms, most
+
+
+def settle(rules: Rules, records: source.DayRecords, day: Day, read: Read) -> DayRecount:
+    """Read and recount until every partition is closed in the recount or has reached its stop."""
+    read(records.open(), day.close_ms, None)
+    more = FIRST_MORE
+    while True:
+        counted = recount_day(rules, records, day)
+        unsettled = {p for p in records.open() if not counted.closed.get(p)}
+        if not unsettled:
+            return counted
+        read(unsettled, None, more)  # the first record past the close did not close it (not a valid order)
+        more *= 4
+
+
+def recount_day(rules: Rules, records: source.DayRecords, day: Day) -> DayRecount:
+    return recount(records.records, day.name, records.partitions, grace_ms=rules.grace_ms,
+                   allowed_lateness_ms=rules.allowed_lateness_ms, dedupe_horizon_ms=rules.dedupe_horizon_ms,
+                   max_future_ms=rules.max_future_ms)
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
