@@ -139,6 +139,21 @@ def settled(app: App, day: str | None = None) -> dict | None:  # type: ignore[ty
     return second if first["totals"] == second["totals"] and second["totals"]["orders"] else None
 
 
+def utc_day(ms: float | None = None) -> str:
+    """The UTC day of `ms` (epoch ms; default now)."""
+    return time.strftime("%Y-%m-%d", time.gmtime((time.time() * 1000 if ms is None else ms) / 1000))
+
+
+def dead_letters_on(app: App, days: set[str]) -> dict[str, int]:
+    """Dead letters by reason over `days`: a record is tallied on the day of its Kafka timestamp, which is
+    its arrival for a record with no usable time (not JSON, an event from 1970 or next week)."""
+    total: dict[str, int] = {}
+    for day in days:
+        for reason, count in app.get(f"/api/snapshot?day={day}").json()["dead_letters"].items():
+            total[reason] = total.get(reason, 0) + count
+    return total
+
+
 @pytest.fixture
 def stack(processes: Processes) -> App:
     """Worker and app running against this test's topics (no load: the test sends what it needs)."""

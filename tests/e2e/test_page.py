@@ -125,6 +125,9 @@ def test_the_page_reconnects_and_resyncs_after_the_app_restarts(
     tab.goto(stack.url)
     wait_until(lambda: shown_cents(tab) == stack.get("/api/snapshot").json()["totals"]["net_cents"] > 0, 30,
                message="the first orders on the page")
+    # The page has loaded what it fetches once (the map's shapes): the restart is what is tested, not a
+    # page cut off while it loads.
+    tab.wait_for_selector("#chart-map path.choroplethlocation", timeout=30_000)
 
     app = next(p for n, p in processes.running if n == "app")
     app.terminate()
