@@ -24,6 +24,14 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+def picture(name: str) -> Path:
+    """Where a browser test saves its screenshot: docs/ (the pictures the docs show) when
+    SALESDASH_UPDATE_DOCS is set, test-artifacts/ otherwise, so a test run leaves the tree clean."""
+    folder = ROOT / "docs" if os.environ.get("SALESDASH_UPDATE_DOCS") else ARTIFACTS
+    folder.mkdir(exist_ok=True)
+    return folder / name
+
+
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     broker = Broker(tmp_path_factory.mktemp("kafka"), port=free_port(), heap="512m")

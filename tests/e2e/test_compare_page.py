@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from playwright.sync_api import Page
 
 from stream.core.routing import partition_for
-from tests.conftest import ARTIFACTS, App, Processes, wait_until
+from tests.conftest import App, Processes, picture, wait_until
 from tests.support.truth import tally
 from tests.support.web import orders_now
 
@@ -115,8 +115,7 @@ def test_today_is_compared_with_last_years_same_weekday_drawn_behind_and_to_the_
     assert trace["x"] == aligned
     assert trace["y"] == [(m["gross_cents"] - m["refunds_cents"]) / 100 for m in then["minutes"]]
     assert old in (tab.get_attribute("#channels li[data-channel]", "title") or "")
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.screenshot(path=str(ARTIFACTS / "compare.png"))
+    tab.screenshot(path=str(picture("compare.png")))
 
     tab.select_option("#compare-day", "none")
     tab.wait_for_selector("#compare-line", state="hidden", timeout=10_000)

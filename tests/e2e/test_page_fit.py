@@ -12,7 +12,6 @@ test's time."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute
 
 from stream.core.eventtime import MINUTE_MS, parse_day
-from tests.conftest import ROOT, App, Processes, settled, wait_until
+from tests.conftest import App, Processes, picture, settled, wait_until
 from tests.e2e.test_replay import DAY, backfill
 from tests.e2e.test_replay_page import close_the_day, start_replay
 from tests.support.web import orders_now, produce
@@ -34,9 +33,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.browser]
 WIDTHS = [(1200, 800), (1600, 1000), (1920, 1080)]
 TOKYO = "東京ギア"
 GIFT = "🎁"
-# README's picture is refreshed on request only (SALESDASH_UPDATE_DOCS=1): a test run leaves the tree clean.
-SCREENSHOT = (ROOT / "docs" if os.environ.get("SALESDASH_UPDATE_DOCS") else ROOT / "test-artifacts") \
-    / "dashboard.png"
 START, END = parse_day(DAY)
 NOON = START + 12 * 60 * MINUTE_MS
 WINDOW_MS = 15 * 60 * 1000
@@ -347,9 +343,9 @@ def test_the_readme_screenshot_of_a_black_friday(
     tab.wait_for_selector("#top-merchants tr[data-merchant-id]", timeout=15_000)
     fits(tab)
     time.sleep(1.0)  # the map is redrawn at most once a second
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    tab.screenshot(path=str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 50_000
+    screenshot = picture("dashboard.png")  # README's picture
+    tab.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 50_000
     assert stack.get(f"/api/snapshot?day={DAY}").json()["totals"]["net_cents"] == want["net_cents"]
     assert errors == []
 

@@ -18,7 +18,7 @@ from playwright.sync_api import Page
 
 from stream.core.eventtime import MINUTE_MS, parse_day
 from stream.core.routing import partition_for
-from tests.conftest import ARTIFACTS, App, Processes, settled, wait_until
+from tests.conftest import App, Processes, picture, settled, wait_until
 from tests.e2e.test_replay import DAY, backfill
 from tests.support.truth import by_minute, money
 from tests.support.web import Fold, orders_now
@@ -157,8 +157,7 @@ def test_a_replay_opened_from_the_page_advances_pauses_seeks_and_returns_to_live
     want = truth["days"][DAY]
     before_six = sum(m["orders"] for m in want["minutes"] if m["start_ms"] < START + 1070 * MINUTE_MS)
     wait_until(lambda: before_six <= orders() < want["totals"]["orders"], 10, message="the figures at 18:00")
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.screenshot(path=str(ARTIFACTS / "replay.png"))
+    tab.screenshot(path=str(picture("replay.png")))
 
     tab.click("#replay-exit")
     tab.wait_for_url(stack.url + "/", timeout=10_000)

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page
 
-from tests.conftest import ARTIFACTS, App, Processes, wait_until
+from tests.conftest import App, Processes, picture, wait_until
 from tests.e2e.test_replay import DAY, backfill
 from tests.e2e.test_replay_page import close_the_day
 from tests.report.test_html import SHOWN, open_offline
@@ -43,8 +43,7 @@ def test_verify_shows_verified_and_the_report_opens_offline_with_the_apps_figure
     status = httpx.get(f"{stack.url}/api/audits/{audit}", timeout=10).json()
     assert status["state"] == "done" and status["verdict"]["ok"] is True and status["verdict"]["day_closed"]
     assert f"offsets {', '.join(f'{p}:{a}–{b}' for p, (a, b) in status['offsets'].items())}" in line
-    ARTIFACTS.mkdir(exist_ok=True)
-    tab.screenshot(path=str(ARTIFACTS / "verify.png"))
+    tab.screenshot(path=str(picture("verify.png")))
 
     with tab.expect_download(timeout=120_000) as download:
         tab.click("#report-link")
