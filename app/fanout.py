@@ -74,8 +74,9 @@ class Viewer:
         self.wake.clear()
         if self.resync:
             self.resync = False
-            self.pending = None
-            return snapshot(self.day)
+            message = snapshot(self.day)
+            self.pending = None  # whatever was offered while it was made (a health change) is in it
+            return message
         message, self.pending = self.pending, None
         return message
 
@@ -97,6 +98,11 @@ class Hub:
         self._snapshots: dict[str, str] = {}
 
     def snapshot_message(self, day: str) -> str:
+        if bool(self.kafka_up()) != self.kafka:
+            # Health moved since the last tick (a newcomer right after /healthz said 200): everyone learns
+            # it now, and no snapshot cached with the old answer goes out.
+            self._publish_health()
+            self._snapshots.clear()
         message = self._snapshots.get(day)
         if message is None:
             body = {**self.view.snapshot(day), "kafka": self.kafka}

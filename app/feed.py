@@ -48,7 +48,7 @@ class AggregatesFeed:
         self.caught_up = asyncio.Event()  # every partition, as of start-up, is folded in
         self.lag = 0  # records on the broker not read yet, over all partitions
         self.unreadable = 0  # records of the aggregates and snapshot topics that could not be read
-        self._answered_ms = 0  # when the broker last answered a metadata request
+        self._answered_ms = 0  # when the broker last answered: a metadata request, or records fetched
         self._next: dict[int, int] = {}  # partition -> next offset to read
         self._gaps: dict[int, float] = {}  # partition -> when it last asked for a newer snapshot
         self._started = False
@@ -71,6 +71,9 @@ class AggregatesFeed:
             probe.cancel()
             await asyncio.to_thread(self._reader.close)
 
+    def _answered(self) -> None:
+        self._answered_ms = int(time.time() * 1000)
+
     def reachable(self) -> bool:
         return int(time.time() * 1000) - self._answered_ms < REACHABLE_WITHIN_MS
 
@@ -80,7 +83,7 @@ class AggregatesFeed:
         while True:
             try:
                 await asyncio.to_thread(self._reader.topics, PROBE_EVERY_S)
-                self._answered_ms = int(time.time() * 1000)
+                self._answered()
             except Exception as exc:
                 log.warning("Kafka at %s does not answer: %s", self.settings.bootstrap, exc)
             await asyncio.sleep(PROBE_EVERY_S)
@@ -90,6 +93,8 @@ class AggregatesFeed:
             await self._start()
         while True:
             messages = await asyncio.to_thread(self._take)
+            if messages:
+                self._answered()  # records fetched: the broker answers (no flicker while the probe waits)
             for message in messages:
                 self._fold(message)
             for partition in list(self._gaps):
@@ -105,6 +110,7 @@ class AggregatesFeed:
         while True:
             partitions = await asyncio.to_thread(self._reader.partitions, topic)
             if partitions:
+                self._answered()  # so the first viewers are not told Kafka is down before the first probe
                 break
             log.info("waiting for topic %s (start the worker: python -m stream)", topic)
             await asyncio.sleep(1.0)

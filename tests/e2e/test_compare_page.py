@@ -122,5 +122,6 @@ def test_today_is_compared_with_last_years_same_weekday_drawn_behind_and_to_the_
     wait_until(lambda: tab.evaluate(TRACE) is None, 10, message="the overlay gone")
     tab.select_option("#compare-day", old)
     tab.wait_for_selector(f"#compare-line[data-day='{old}']", timeout=10_000)
-    assert tab.evaluate(TRACE) is not None and "compare=" + old in tab.url
+    wait_until(lambda: tab.evaluate(TRACE) is not None, 10, message="the overlay drawn again")
+    assert "compare=" + old in tab.url
     assert errors == []

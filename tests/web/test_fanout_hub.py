@@ -93,3 +93,13 @@ def test_a_viewer_with_a_message_pending_gets_a_snapshot_that_tells_the_health()
     hub.publish()  # the health message lands on a pending one: latest state wins, as a snapshot
     message = orjson.loads(viewer.next_message(hub.snapshot_message) or "")
     assert message["type"] == "snapshot" and message["kafka"] is False
+
+
+def test_a_newcomer_between_ticks_is_told_kafka_as_it_is_now_and_then_no_stale_health() -> None:
+    up = [False]
+    hub = Hub(SalesView(), lambda: up[0])  # the app starts before its first answer from Kafka
+    up[0] = True  # Kafka answers: /healthz says 200 at once, the hub's next tick is up to 1/PUSH_HZ away
+    newcomer = Viewer("2026-11-27")
+    hub.viewers.add(newcomer)
+    assert orjson.loads(newcomer.next_message(hub.snapshot_message) or "")["kafka"] is True
+    assert hub.publish() == 0 and newcomer.next_message(hub.snapshot_message) is None
