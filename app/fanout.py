@@ -74,9 +74,9 @@ class Viewer:
         self.wake.clear()
         if self.resync:
             self.resync = False
-            message = snapshot(self.day)
+            fresh = snapshot(self.day)
             self.pending = None  # whatever was offered while it was made (a health change) is in it
-            return message
+            return fresh
         message, self.pending = self.pending, None
         return message
 
