@@ -110,7 +110,7 @@ def test_a_rolling_deploy_under_load_hands_over_in_seconds_and_counts_exactly(
                                                  processes.env["AGGREGATES_TOPIC"]), started_ms, ended_ms)
     print(f"\nrolling deploy: {turn} restarts; the longest a partition's figures stood still while its "
           f"input advanced: {stall:.2f} s (partition {partition}; goal <= {STALL_GOAL_S} s)")
-    ARTIFACTS.mkdir(exist_ok=True)  # the figure the issue asks to report, kept beside the other tests' figures
+    ARTIFACTS.mkdir(exist_ok=True)  # the figure to report, beside the other tests' figures
     (ARTIFACTS / "rolling-deploy.json").write_text(json.dumps(
         {"restarts": turn, "longest_stall_s": round(stall, 2), "partition": partition,
          "goal_s": STALL_GOAL_S, "limit_s": STALL_LIMIT_S}, indent=2) + "\n")
