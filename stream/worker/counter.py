@@ -276,6 +276,9 @@ class OrdersConsumer(threading.Thread):
     def _publish_due(self) -> None:
         now = time.monotonic()
         for partition, owned in list(self.owned.items()):
+            pending = self._pending_commits.get(partition)
+            if pending is not None and not pending.done():
+                continue  # its last commit is in flight: the next checkpoint takes more records; never wait
             state = owned.state
             records_due = state.pending >= self.settings.checkpoint_records
             time_due = owned.range_since is not None and \
