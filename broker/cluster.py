@@ -226,7 +226,11 @@ class Cluster:
     def leader_of(self, topic: str, partition: int, timeout: float = 10.0) -> int:
         """The node id leading the partition in the metadata a live node serves now; -1 if none."""
         metadata = self._admin_client().list_topics(topic, timeout=timeout)
-        return int(metadata.topics[topic].partitions[partition].leader)
+        found = metadata.topics.get(topic)
+        # A node that has not applied a new topic's metadata yet names it with no partitions.
+        if found is None or partition not in found.partitions:
+            return -1
+        return int(found.partitions[partition].leader)
 
     def isr_of(self, topic: str, partition: int, timeout: float = 10.0) -> list[int]:
         """The partition's in-sync replicas: all three once a restarted node has caught up."""
