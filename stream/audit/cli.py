@@ -20,10 +20,9 @@ from stream import config
 from stream.audit.run import Audit, Progress, audit
 from stream.config import Settings
 from stream.core import eventtime
-from stream.kafka import KafkaException
 from stream.kafka.reader import ReadError
 from stream.kafka.timeindex import DayLogError
-from stream.replay.status import Status, say
+from stream.replay.status import Status, run_command, say
 from stream.report.html import render, write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,18 +143,4 @@ def main(argv: list[str]) -> int:
         if path is not None and not path.parent.is_dir():
             parser.error(f"--{name}: no such directory: {path.parent}")
     run = run_audit if command == "audit" else run_report
-    try:
-        return run(settings, args.topic or settings.orders_topic, args)
-    except KeyboardInterrupt:
-        say("error: interrupted")
-        return 130
-    except KafkaException as exc:
-        say(f"error: Kafka at {settings.bootstrap}: {_line(exc.args[0].str())}")
-        return FAILED
-    except FAILURES as exc:
-        say(f"error: {_line(str(exc))}")
-        return FAILED
-
-
-def _line(text: str) -> str:
-    return " ".join(text.split())
+    return run_command(run, settings, args, FAILURES, FAILED)

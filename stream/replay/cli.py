@@ -19,7 +19,6 @@ from stream.core.clock import parse_speed
 from stream.core.dayreplay import DayReplay
 from stream.core.eventtime import Day
 from stream.core.salesview import SalesView
-from stream.kafka import KafkaException
 from stream.kafka.admin import TopicError
 from stream.kafka.reader import ReadError
 from stream.kafka.timeindex import DayLogError, NoOrders
@@ -28,7 +27,7 @@ from stream.replay import run as replaying
 from stream.replay.archive import ArchiveError
 from stream.replay.run import Plan, Progress, ReplayError
 from stream.replay.session import Session, SessionError, valid_id
-from stream.replay.status import Status, say
+from stream.replay.status import Status, run_command, say
 from stream.replay.transfer import export_day, import_file
 
 # What a command reports as one `error:` line; anything else is a bug and shows its traceback.
@@ -196,20 +195,6 @@ def main(argv: list[str]) -> int:
     if args.command == "import" and not args.file.is_file():
         parser.error(f"no such file: {args.file}")
     run = {"replay": replay, "export": export, "import": import_}[args.command]
-    try:
-        return run(settings, args.topic or settings.orders_topic, args)
-    except KeyboardInterrupt:
-        say("error: interrupted")
-        return 130
-    except KafkaException as exc:
-        say(f"error: Kafka at {settings.bootstrap}: {_line(exc.args[0].str())}")
-        return 1
-    except FAILURES as exc:
-        say(f"error: {_line(str(exc))}")
-        return 1
-
-
-def _line(text: str) -> str:
-    return " ".join(text.split())
+    return run_command(run, settings, args, FAILURES, 1)
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
+
+from stream.config import Settings
+from stream.kafka import KafkaException
 
 
 class Status:
@@ -35,3 +40,25 @@ class Status:
 
 def say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def run_command(run: Callable[[Settings, str, argparse.Namespace], int], settings: Settings,
+                args: argparse.Namespace, expected: tuple[type[Exception], ...], failed: int) -> int:
+    """Run a command of `python -m stream` on `--topic` (default ORDERS_TOPIC): an interrupt, a Kafka
+    error or an `expected` failure is one `error:` line and an exit status; anything else is a bug and
+    keeps its traceback."""
+    try:
+        return run(settings, args.topic or settings.orders_topic, args)
+    except KeyboardInterrupt:
+        say("error: interrupted")
+        return 130
+    except KafkaException as exc:
+        say(f"error: Kafka at {settings.bootstrap}: {_line(exc.args[0].str())}")
+        return failed
+    except expected as exc:
+        say(f"error: {_line(str(exc))}")
+        return failed
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
