@@ -7,25 +7,14 @@ import gzip
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from broker import Broker, free_port
 from tests.conftest import Processes
 from tests.e2e.test_replay import DAY, backfill, replay
+from tests.support.checks import log_ends
 
 pytestmark = pytest.mark.kafka
-
-
-
-def ends(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ends"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in partitions}
-    finally:
-        consumer.close()
 
 
 def test_export_then_a_fresh_broker_then_import_then_replay_gives_the_same_day(
@@ -46,11 +35,11 @@ def test_export_then_a_fresh_broker_then_import_then_replay_gives_the_same_day(
         assert replay(elsewhere, "--day", DAY, "--minutes") == original
 
         topic = processes.env["ORDERS_TOPIC"]
-        before = ends(fresh.bootstrap, topic)
+        before = log_ends(fresh.bootstrap, topic)
         again = elsewhere.run("-m", "stream", "import", str(archive))  # the day is there already
         assert again.returncode == 1
         assert again.stderr.strip().startswith(f"error: topic {topic} already has records stamped {DAY}")
-        assert ends(fresh.bootstrap, topic) == before
+        assert log_ends(fresh.bootstrap, topic) == before
     finally:
         fresh.stop()
 
