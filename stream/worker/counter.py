@@ -30,6 +30,7 @@ from stream.core.partition import PoisonRecord
 from stream.core.routing import Homes
 from stream.kafka.reader import BEGINNING, Consumed, Reader
 from stream.kafka.transactions import Fenced, TransactionFailed
+from stream.worker.idle import followed, is_idle
 from stream.worker.recovery import Cancelled, Claim, Owned, recover
 
 log = logging.getLogger("salesdash.stream")
@@ -105,6 +106,7 @@ class OrdersConsumer(threading.Thread):
                     batch = self._input.take(self.settings.batch_max, self.settings.batch_within_ms / 1000)
                     self._count(batch)
                 self._publish_due()
+                self._follow_idle()
             self._let_go(set(self.owned), snapshot=True)  # a graceful stop hands everything over
         except BaseException as exc:  # a broken consumer must take the worker down, not idle silently
             self.failed = exc
@@ -173,6 +175,7 @@ class OrdersConsumer(threading.Thread):
             if claim.cancelled:
                 owned.writer.close()
                 continue
+            owned.quiet_since = time.monotonic()
             self.owned[partition] = owned
             end = owned.state.end
             self._input.assign({(self.settings.orders_topic, partition): BEGINNING if end is None else end})
@@ -227,8 +230,9 @@ class OrdersConsumer(threading.Thread):
             except PoisonRecord as poison:
                 self._poisoned(partition, owned, poison, run)
                 continue
+            owned.quiet_since = time.monotonic()
             if owned.range_since is None:
-                owned.range_since = time.monotonic()
+                owned.range_since = owned.quiet_since
             try:
                 for message, rejection in applied.rejected:
                     self._dead_letter(owned, message, rejection.reason, rejection.detail)
@@ -290,6 +294,31 @@ class OrdersConsumer(threading.Thread):
             snapshot_due = state.since_snapshot > 0 and \
                 now - owned.snapshot_at >= self.settings.snapshot_every_s
             if records_due or time_due or idle_due or snapshot_due or not owned.snapshotted:
+                try:
+                    self._publish(partition, owned, snapshot=False)
+                except (Fenced, TransactionFailed) as exc:
+                    self._failed(partition, exc)
+
+    def _follow_idle(self) -> None:
+        """Move every idle partition's watermark to the one it follows (stream/worker/idle.py), as a step
+        of its own published at once: a recount applies it again at the same place."""
+        now = time.monotonic()
+        ends = self._input.end_offsets
+        topic = self.settings.orders_topic
+        idle = {p for p, owned in self.owned.items() if p in self.reading and is_idle(
+            (owned.state.end or 0) <= ends.get((topic, p), -1), owned.state.pending, now - owned.quiet_since,
+            self.settings.idle_s)}
+        target = followed({p: owned.state.watermark for p, owned in self.owned.items() if p in self.reading},
+                          idle)
+        if target is None:
+            return
+        every = max(1.0, self.settings.checkpoint_ms / 1000)  # a step a second at most while the others move
+        for partition in sorted(idle):
+            owned = self.owned[partition]
+            pending = self._pending_commits.get(partition)
+            if (pending is not None and not pending.done()) or now - owned.published_at < every:
+                continue
+            if owned.state.follow(target, at=ends[(topic, partition)]):
                 try:
                     self._publish(partition, owned, snapshot=False)
                 except (Fenced, TransactionFailed) as exc:
