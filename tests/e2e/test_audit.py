@@ -23,12 +23,12 @@ from tests.support.truth import by_minute, money
 pytestmark = pytest.mark.kafka
 
 
-def audit(processes: Processes, out: Path, *args: str, env: dict[str, str] | None = None
+def audit(processes: Processes, out: Path, *args: str, env: dict[str, str] | None = None, day: str = DAY
           ) -> tuple[int, str, dict[str, Any]]:
     saved = processes.env
     processes.env = env or saved
     try:
-        run = processes.run("-m", "stream", "audit", "--day", DAY, "--json", str(out), *args)
+        run = processes.run("-m", "stream", "audit", "--day", day, "--json", str(out), *args)
     finally:
         processes.env = saved
     assert run.returncode in (0, 1), run.stderr
