@@ -14,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream.core.budget import RECORD_BUDGET
-from stream.core.checkpoint import Checkpoint
-from stream.core.partition import PartitionState
+from stream.core.checkpoint import Checkpoint, link
+from stream.core.partition import PartitionState, Range
 from stream.core.record import Record
 from stream.core.rules import Rules
 from stream.core.salesview import SalesView
+from tests.support.core import snapshot_of
 from tests.support.orders import NOON, order_event, past_days
 
 DAY_MS = 86_400_000
@@ -141,3 +142,27 @@ def test_leading_parts_carry_the_watermark_readers_hold() -> None:
     assert len(docs) > 1
     assert {d["wm"] for d in docs[:-1]} == {backlog[99]["occurred_at"]}
     assert docs[-1]["wm"] == backlog[-1]["occurred_at"]
+
+
+def test_a_successor_recounts_a_chain_of_parts_exactly() -> None:
+    log = [orjson.dumps(event) for event in past_days(300)]
+    owner = PartitionState(0, RULES)
+    chain: list[bytes] = []
+    for first in (0, 100, 200):  # three ranges of 100 past days, each written in parts
+        owner.apply_batch([Record(o, log[o]) for o in range(first, first + 100)], NOW)
+        record = owner.checkpoint(NOW)
+        assert record is not None
+        chain += record.parts()
+        if first == 0:
+            taken = snapshot_of(owner)
+    # What a recovery reads of the chain after the snapshot: the links of the parts, as stream.store does.
+    after = [link(raw) for raw in chain if link(raw).start >= taken.state.end]
+    assert len(after) > 2
+    successor = PartitionState.restore(taken, RULES)
+    successor.recount([Range(c.start, c.end, c.now, frozenset(c.skip)) for c in after],
+                      (Record(o, log[o]) for o in range(taken.state.end, 300)))
+    assert successor.end == owner.end == 300
+    assert successor.watermark == successor.published_watermark == owner.watermark
+    heads = snapshot_of(owner).heads
+    assert len(heads) == 201  # days 99 to 298 closed since the snapshot, and day 299 open
+    assert snapshot_of(successor).heads == heads
