@@ -311,7 +311,8 @@ class OrdersConsumer(threading.Thread):
             self._hold_for_test(partition)
             owned.first_publish = False
         if record is not None:
-            writer.send(self.settings.aggregates_topic, record.encode(), str(partition).encode(), partition)
+            for part in record.parts():  # each under the core's record budget, all in this transaction
+                writer.send(self.settings.aggregates_topic, part, str(partition).encode(), partition)
         if take:
             start = writer.checkpoint_offset + 1 if writer.checkpoint_offset >= 0 else BEGINNING
             heads, tables = state.snapshot(now_ms, start)
