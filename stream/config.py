@@ -51,6 +51,7 @@ class Settings:
     idle_s: int  # a caught-up partition with nothing new this long follows the others' watermark
     aggregates_retention_ms: int  # how long checkpoints are kept (snapshots make older ones unneeded)
     dlq_retention_ms: int
+    transaction_timeout_s: int  # the broker aborts (and fences) a partition's transaction open this long
 
 
 def load() -> Settings:
@@ -90,4 +91,5 @@ def load() -> Settings:
         idle_s=_int("STREAM_IDLE_S", 30),
         aggregates_retention_ms=_int("AGGREGATES_RETENTION_S", 3 * 86_400) * 1000,
         dlq_retention_ms=_int("DLQ_RETENTION_S", 7 * 86_400) * 1000,
+        transaction_timeout_s=_int("STREAM_TRANSACTION_TIMEOUT_S", 60),
     )

@@ -18,8 +18,7 @@ from aiokafka.partitioner import murmur2
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from broker import free_port
-from tests.conftest import App, Processes, dead_letters_on, utc_day, wait_until
+from tests.conftest import App, Processes, dead_letters_on, start_stack, utc_day, wait_until
 from tests.e2e.test_audit import audit
 from tests.support.orders import NOON
 from tests.support.truth import by_minute, money, tally
@@ -99,11 +98,7 @@ def test_a_partition_with_only_junk_and_one_with_nothing_follow_the_others_and_t
     events.append(misplaced)
     assert producer.flush(30) == 0
 
-    port = free_port()
-    processes.start("stream", "-m", "stream")
-    processes.start("app", "-m", "app", "--port", str(port))
-    app = App(port)
-    wait_until(lambda: app.get("/healthz").status_code == 200, 120, message="app /healthz")
+    app = start_stack(processes)
 
     # The independent truth: by day, each event_id once.
     days = {d: tally(e for e in events if utc_day(e["occurred_at"]) == d) for d in (DAY, utc_day(NEXT))}
