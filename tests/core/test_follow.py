@@ -148,3 +148,18 @@ def test_a_recount_of_the_published_ranges_reaches_the_state_its_predecessor_pub
                       (Record(o, log[o]) for o in range(first, len(log))))
     assert successor.end == live.end
     assert _probe(successor, len(log)) == _probe(live, len(log))
+
+
+def test_a_follow_step_too_large_for_one_record_carries_the_step_on_its_last_part_only() -> None:
+    state = fresh()
+    state.apply_batch([Record(n, order(NOON - 12 * HOUR + n * 60_000, f"e{n}")) for n in range(600)], NOW)
+    busy = state.checkpoint(NOW)
+    assert busy is not None
+    # a step whose record carries a day too large for one record (e.g. many minutes still to send)
+    step = Checkpoint(0, 600, 600, NOW, CLOSES, NOW, busy.days, closed=["2026-11-27"], follow=CLOSES,
+                      held_watermark=busy.watermark)
+    parts = [orjson.loads(raw) for raw in step.parts(budget=4_096)]
+    assert len(parts) > 1
+    assert [(p["v"], p.get("follow")) for p in parts] == [(3, None)] * (len(parts) - 1) + [(4, CLOSES)]
+    assert Range.of(link(orjson.dumps(parts[-1]))) == Range(600, 600, NOW, frozenset(), CLOSES)
+    assert parts[-1]["closed"] == ["2026-11-27"] and all("closed" not in p for p in parts[:-1])
