@@ -48,7 +48,7 @@ class Settings:
     checkpoint_ms: int  # ... or once the oldest of them has waited this long
     snapshot_records: int  # a partition is snapshotted once this many records passed since the last ...
     snapshot_every_s: int  # ... or this long, whichever comes first
-    idle_s: int  # a caught-up partition with nothing new this long follows the others' watermark
+    idle_s: int  # a caught-up partition that counted no order this long follows the others' watermark
     aggregates_retention_ms: int  # how long checkpoints are kept (snapshots make older ones unneeded)
     dlq_retention_ms: int
     transaction_timeout_s: int  # the broker aborts (and fences) a partition's transaction open this long

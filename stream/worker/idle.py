@@ -1,7 +1,8 @@
 """Idle partitions do not hold the clock: the watermark a quiet partition follows (docs/exactness.md §6).
 
 A partition this worker owns is idle once it is caught up (its position is the end of its log) and has
-had nothing new for STREAM_IDLE_S. An idle partition follows the lowest watermark of the partitions this
+counted no order for STREAM_IDLE_S: junk, duplicates and orders rerouted elsewhere cannot move its
+watermark, so they do not keep it busy. An idle partition follows the lowest watermark of the partitions this
 worker owns that are not idle, as Flink's `withIdleness` leaves idle inputs out of the minimum: its days
 then close and compact, and it never runs ahead of the slowest busy partition, so final minutes stay
 where the busy ones put them. A worker that owns only quiet partitions has nothing to follow and holds
@@ -21,6 +22,6 @@ def followed(watermarks: Mapping[int, int], idle: set[int]) -> int | None:
     return lowest if lowest > 0 else None
 
 
-def is_idle(caught_up: bool, pending: int, quiet_s: float, idle_s: float) -> bool:
-    """Caught up, nothing waiting to be published, and nothing new for `idle_s`."""
-    return caught_up and pending == 0 and quiet_s >= idle_s
+def is_idle(quiet_s: float, idle_s: float) -> bool:
+    """A caught-up partition that has counted no order for `quiet_s` is idle after `idle_s`."""
+    return quiet_s >= idle_s

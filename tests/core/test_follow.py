@@ -14,6 +14,7 @@ from stream.core.checkpoint import Checkpoint, link
 from stream.core.partition import PartitionState, Range
 from stream.core.record import Record
 from stream.core.rules import Rules
+from stream.worker.idle import followed
 from tests.support.core import fresh, snapshot_of
 from tests.support.orders import NOON, order_event
 
@@ -91,6 +92,18 @@ def test_a_follow_step_is_version_4_and_every_other_checkpoint_stays_version_3()
     assert orjson.loads(step.encode())["v"] == 4
     assert Checkpoint.decode(step.encode()).follow == CLOSES
     assert Range.of(link(step.encode())) == Range(1, 1, NOW, frozenset(), CLOSES)
+
+
+@pytest.mark.parametrize(("watermarks", "idle", "expected"), [
+    ({0: 50, 1: 70, 2: 0, 3: 0}, {2, 3}, 50),  # the lowest busy one: never ahead of the slowest
+    ({0: 50, 1: 70, 2: 90}, {2}, 50),  # an idle partition ahead (it counted before) is not followed
+    ({0: 50, 1: 0}, {0}, None),  # a busy partition that has counted nothing: its orders may be anywhere
+    ({0: 50, 1: 70}, {0, 1}, None),  # a worker that owns only quiet partitions holds them
+    ({}, set(), None),
+])
+def test_an_idle_partition_follows_the_lowest_watermark_of_the_busy_ones(
+        watermarks: dict[int, int], idle: set[int], expected: int | None) -> None:
+    assert followed(watermarks, idle) == expected
 
 
 # A partition's life: batches of orders (some copies of earlier ones, some junk) and follow steps, each

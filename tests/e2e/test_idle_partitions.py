@@ -1,10 +1,10 @@
 """Issue 19, finding 5 on the real broker: a quiet partition does not hold finality for everyone. Of four
-partitions two get a past day's orders, one only junk (and an order the worker reroutes), one nothing at
-all; the day closes everywhere (the report is 200, the audit says verified and closed, the app compacts
-it), every figure exact. Orders that come later for the closed day, in the partitions that were idle,
-are too late there, also after the worker is killed and its successor recounts. At d941d1d the day
-never closed: the junk partition's watermark stayed 0, the empty one published nothing (timed out after
-90 s waiting for the day to close)."""
+partitions two get a past day's orders, one only junk (on and on) and an order the worker reroutes, one
+nothing at all; the day closes everywhere (the report is 200, the audit says verified and closed, the
+app compacts it), every figure exact. Orders that come later for the closed day, in the partitions that
+were idle, are too late there, also after the worker is killed and its successor recounts. At d941d1d
+the day never closed: the junk partition's watermark stayed 0, the empty one published nothing (timed
+out after 90 s waiting for the day to close)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,10 @@ def test_a_partition_with_only_junk_and_one_with_nothing_follow_the_others_and_t
     assert days[DAY][0]["orders"] > 2_000 and len(days[DAY][1]) == 24 * 60  # the test's own sanity
 
     def closed() -> dict[str, Any] | None:
+        # junk goes on arriving in the junk partition (stamped now, so it counts in today's dead letters):
+        # only orders keep a partition busy
+        send(b"still junk", int(time.time() * 1000), partition=junk)
+        producer.poll(0)
         found = app.get(f"/api/audits?day={DAY}").json()
         return found if found["closed"] else None
 
@@ -150,7 +155,7 @@ def test_a_partition_with_only_junk_and_one_with_nothing_follow_the_others_and_t
     code, line, audited = audit(processes, tmp_path / "late.json", day=DAY)
     assert code == 0 and line.startswith("verified: ") and audited["day_closed"] is True, line
     assert money(audited["recount"]["totals"]) == days[DAY][0]
-    # the audit reads a partition only until it finds the day closed there: past a follow step that
-    # closed it (the junk partition's) nothing more is read; the empty partition's order is read, refused
-    refused = [e["event_id"] for e in audited["recount"]["too_late"]]
-    assert refused == [late[1]["event_id"]]
+    # the audit reads a partition only until it finds the day closed there, so it may not read the junk
+    # partition's late order (past the follow step that closed it); the empty partition's it reads
+    refused = {e["event_id"] for e in audited["recount"]["too_late"]}
+    assert late[1]["event_id"] in refused and refused <= {o["event_id"] for o in late}
