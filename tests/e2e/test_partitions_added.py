@@ -4,6 +4,7 @@ once, and /healthz is 503 while a partition has records nobody counts."""
 
 from __future__ import annotations
 
+import json
 import signal
 from typing import Any
 
@@ -103,3 +104,14 @@ def test_orders_grown_under_load_are_all_counted_and_health_names_a_partition_no
     processes.start("stream-2", "-m", "stream")
     wait_until(lambda: stack.get("/healthz").status_code == 200, 90, message="/healthz 200, a worker back")
     assert_every_order_counted(stack, env)
+
+    # A replay and the audit of the grown topic home merchants as the workers did: the same figures.
+    events = decode_valid(read_topic(env["KAFKA_BOOTSTRAP"], env["ORDERS_TOPIC"]))
+    for day in sorted({utc_day(e["occurred_at"]) for e in events}):
+        want_totals, want_minutes = tally(e for e in events if utc_day(e["occurred_at"]) == day)
+        replayed = processes.run("-m", "stream", "replay", "--day", day, "--minutes")
+        assert replayed.returncode == 0, replayed.stderr
+        assert money(json.loads(replayed.stdout)["totals"]) == want_totals, day
+        assert by_minute(json.loads(replayed.stdout)) == want_minutes, day
+        audited = processes.run("-m", "stream", "audit", "--day", day)  # the page against a recount
+        assert audited.returncode == 0, audited.stdout + audited.stderr
