@@ -60,6 +60,7 @@ class PartitionState:
         self.days: dict[str, DaySales] = {}
         self.dedupe = Dedupe(rules.dedupe_horizon_ms)
         self.watermark = 0
+        self.published_watermark = 0  # the watermark of the last checkpoint: what readers hold
         self.end: int | None = None  # every input offset below this is applied; None: nothing yet
         self.skip: set[int] = set()  # offsets to pass over: they broke counting once
         self.counted = 0
@@ -130,6 +131,7 @@ class PartitionState:
         self.end = max(end, 0) if end > first else self.end
         known = self.dedupe.known(hashes)
         too_late = self._count(valid, known)
+        self.dedupe.end_batch(self.watermark)
         rejected.extend(too_late)
         if too_late and rejected[0] is not too_late[0]:
             rejected.sort(key=lambda item: item[0].offset())
@@ -141,7 +143,7 @@ class PartitionState:
         self.since_snapshot += len(records)
         return Applied(rejected, rerouted)
 
-    def _count(self, valid: list[tuple[R, Order, int]], known: list[bool]) -> list[tuple[Any, InvalidOrder]]:
+    def _count(self, valid: list[tuple[R, Order, int]], known: list[int]) -> list[tuple[Any, InvalidOrder]]:
         """Pass 2, in order: lateness, dedupe, then the sums. Runs of one minute, second or day (the common
         case) skip the dict lookups."""
         rules, days, first_time = self.rules, self.days, self.dedupe.first_time
@@ -164,7 +166,7 @@ class PartitionState:
                 rejected.append((record, InvalidOrder("too_late", f"occurred_at {ts} is in {day_of(ts)}, "
                                                                   f"which closed at watermark {watermark}")))
                 continue
-            if not first_time(hashed, ts, seen):
+            if not first_time(hashed, ts, seen, watermark):
                 duplicates += 1
                 continue
             try:
@@ -250,7 +252,8 @@ class PartitionState:
             if sales.pending or name in closing:
                 docs[name] = sales.changes(now, self.rules.sketch_every_ms, closing=name in closing)
         record = Checkpoint(self.partition, start, self.end, now, self.watermark, written_ms, docs,
-                            closed=closing, skip=self._skipped)
+                            closed=closing, skip=self._skipped, held_watermark=self.published_watermark)
+        self.published_watermark = self.watermark
         for name in closing:
             sales = self.days.pop(name)
             self._closed_heads[name] = sales.head()
@@ -267,7 +270,7 @@ class PartitionState:
         state topic). Only what changed since the previous snapshot; call right after a checkpoint."""
         assert self._start is None and self.end is not None, "a snapshot follows a checkpoint"
         p = self.partition
-        new_pieces, dropped = self.dedupe.take_changes()
+        new_pieces, dropped = self.dedupe.take_changes(self.watermark)
         heads: Snapshot = []
         for name, sales in self.days.items():
             if sales.head_dirty:
@@ -304,7 +307,7 @@ class PartitionState:
                                                 snapshot.products.get(name, {}))
         pieces = [Piece.decode(number, raw) for number, raw in snapshot.pieces.items()]
         state.dedupe.restore(pieces, snapshot.state.watermark)
-        state.watermark = snapshot.state.watermark
+        state.watermark = state.published_watermark = snapshot.state.watermark
         state.end = snapshot.state.end
         return state
 

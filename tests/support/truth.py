@@ -48,9 +48,8 @@ def tally(events: Iterable[dict[str, Any]]) -> tuple[dict[str, int], dict[int, l
 
 
 def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[bytes]:
-    """Every message value in the topic as it stands now."""
-    # End of partition events: a transaction's commit marker (a worker's reroutes) can take the last
-    # offset, and no message ever arrives at it.
+    """Every message value in the topic as it stands now (a transactional topic's too: its last offset
+    may be a commit marker, which no message has, so the end is also seen at EOF)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"truth-{time.monotonic_ns()}",
                          "enable.auto.commit": False, "enable.partition.eof": True})
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -64,9 +63,9 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[bytes]:
     deadline = time.monotonic() + timeout
     while ends and time.monotonic() < deadline:
         for message in consumer.consume(1000, 0.5):
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF and message.offset() >= ends.get(
-                        message.partition(), 0):
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     ends.pop(message.partition(), None)
                 continue
             values.append(message.value())
