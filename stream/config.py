@@ -39,6 +39,7 @@ class Settings:
     state_topic: str
     dlq_topic: str
     owners_topic: str
+    homes_topic: str  # never grown: its partition count is the number of partitions merchants are homed on
     stream_group: str
     rules: Rules
     batch_max: int
@@ -72,6 +73,7 @@ def load() -> Settings:
         state_topic=_env("STATE_TOPIC", f"{aggregates}.state"),
         dlq_topic=_env("DLQ_TOPIC", "orders.dlq"),
         owners_topic=_env("OWNERS_TOPIC", f"{orders_topic}.owners"),
+        homes_topic=_env("HOMES_TOPIC", f"{orders_topic}.homes"),
         stream_group=_env("STREAM_GROUP", "salesdash-stream"),
         rules=Rules(
             dedupe_horizon_ms=_int("DEDUPE_HORIZON_S", 900) * 1000,
