@@ -8,8 +8,10 @@ then close and compact, and it never runs ahead of the slowest busy partition, s
 where the busy ones put them. The busy partitions are this worker's own (in memory) and those of the
 other workers, learnt from their checkpoints (stream/worker/peers.py): a peer's partition is busy while
 a checkpoint that counted (not a follow step) moved its watermark within STREAM_IDLE_S. So a worker that
-owns only quiet partitions follows the others too. The cost: one more reader of the aggregates topic per
-worker, reading the partitions other workers own from the end (docs/exactness.md §6 gives the bytes).
+owns only quiet partitions follows the others too. The cost: one more consumer of the aggregates topic
+per worker, reading the partitions other workers own from the end: at the default cadence (a checkpoint
+each 250 ms per busy partition, 8 partitions) the whole topic carries about 18 KiB/s at the load
+generator's default 50 orders/s and 50 KiB/s at 1,000 orders/s, and each worker reads the others' share.
 """
 
 from __future__ import annotations
