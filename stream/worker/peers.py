@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from confluent_kafka import OFFSET_END
+from confluent_kafka import OFFSET_END, KafkaException
 
 from stream.config import Settings
 from stream.core.checkpoint import Unreadable, link
@@ -53,7 +53,7 @@ class Peers(threading.Thread):
         try:
             while not self._stop_event.is_set():
                 if time.monotonic() - refreshed >= REFRESH_S:
-                    partitions, refreshed = self._reader.partitions(topic), time.monotonic()
+                    partitions, refreshed = self._partitions(topic, partitions), time.monotonic()
                 self._watch(topic, set(partitions) - self._owned)
                 for message in self._reader.take(1_000, 0.2):
                     self._seen(message)
@@ -61,6 +61,12 @@ class Peers(threading.Thread):
             log.exception("reading the other workers' checkpoints failed")
         finally:
             self._reader.close()
+
+    def _partitions(self, topic: str, known: list[int]) -> list[int]:
+        try:
+            return self._reader.partitions(topic) or known
+        except KafkaException:  # a broker restarting: the partitions known so far, asked again later
+            return known
 
     def _watch(self, topic: str, wanted: set[int]) -> None:
         watched = {p for _, p in self._reader.following}
