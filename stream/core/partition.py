@@ -135,9 +135,9 @@ class PartitionState:
         if too_late and rejected[0] is not too_late[0]:
             rejected.sort(key=lambda item: item[0].offset())
         for record, why in rejected:
-            self._tally_day(_stamp(record), now).tally(reason=why.reason)
+            self._tally_day(_stamp(record), now).tally(reason=why.reason, offset=record.offset())
         for record, _, _ in rerouted:
-            self._tally_day(_stamp(record), now).tally(rerouted=1)
+            self._tally_day(_stamp(record), now).tally(rerouted=1, offset=record.offset())
         self.pending += len(records)
         self.since_snapshot += len(records)
         return Applied(rejected, rerouted)
@@ -206,6 +206,7 @@ class PartitionState:
                     minute_totals.orders += 1
                     minute_totals.gross_cents += cents
                 sales.add(order, refund)
+                sales.cover(record.offset())
             except Exception as exc:  # the state is half changed: only a rebuild from the log is safe
                 raise PoisonRecord(record.offset(), exc) from exc
             if ts > watermark:
@@ -246,6 +247,8 @@ class PartitionState:
                          if parse_day(name)[0] + DAY_MS + lateness <= self.watermark)
         horizon = self.rules.seconds_horizon_ms
         docs = {}
+        for name in closing:
+            self.days[name].closed_end = self.end  # the day index: reading to here sees it close
         for name, sales in self.days.items():
             sales.forget_seconds_before(min(self.watermark, parse_day(name)[1]) - horizon)
             if sales.pending or name in closing:
