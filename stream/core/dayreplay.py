@@ -62,7 +62,7 @@ class DayReplay:
                 self.clock[span.partition] = 0
         self.ready: list[Checkpoint] = []
         self.read = 0  # records fed, every day
-        self.day_records = 0  # records counted or tallied into the day, valid or not
+        self.day_records = 0  # records counted or tallied into the day, valid or not, and copies among them
         self.dead_letters: Counter[str] = Counter()  # the day's records the core rejected, by reason
         self.late = 0  # the day's events that corrected an already final minute
 
@@ -86,6 +86,7 @@ class DayReplay:
         day = self.day
         sales = state.days.get(day.name)
         late = 0 if sales is None else sales.late
+        duplicates = state.duplicates
         # future_time is judged by the record's own stamp: a day replays the same whenever it is replayed.
         applied = state.apply_batch((record,), ts if kind else self.wall_ms(), stamped=True)
         self.read += 1
@@ -96,6 +97,8 @@ class DayReplay:
                 self.dead_letters[applied.rejected[0][1].reason] += 1
             elif sales.late != late:
                 self.late += 1
+        elif state.duplicates != duplicates and offset <= self.lasts[partition]:
+            self.day_records += 1  # a copy among the day's records
         if self.on_record is not None and offset <= self.lasts[partition]:
             self.on_record(record)
         if state.watermark >= day.close_ms:
