@@ -24,6 +24,7 @@ from stream.audit.verdict import Verdict, compare
 from stream.config import Settings
 from stream.core.eventtime import Day
 from stream.core.rules import Rules
+from stream.kafka.timeindex import NoOrders
 from stream.store import LoadedView, load_view
 
 
@@ -65,12 +66,15 @@ class Audit:
 def audit(settings: Settings, topic: str, day: Day,
           on_progress: Callable[[Progress], None] = lambda progress: None) -> Audit:
     """Audit `day` of `topic` against the view of settings.aggregates_topic; NoOrders (a DayLogError) if
-    nothing in the topic is stamped in the day or later."""
+    the workers counted or tallied nothing into the day (its day index is empty)."""
     started = _now()
     loaded = load_view(settings, lambda n: on_progress(Progress("view", n)))
     shown = loaded.view.snapshot(day.name)
     cut = {int(p): end for p, end in shown.get("offsets", {}).items()}
-    records = source.locate(settings, topic, day, loaded.view.index(day.name), cut, loaded.skip)
+    index = loaded.view.index(day.name)
+    if not index:
+        raise NoOrders(day.name, topic)  # the workers counted nothing into the day: nothing is shown
+    records = source.locate(settings, topic, day, index, cut, loaded.skip)
 
     def read(partitions: set[int]) -> None:
         source.read(settings, records, partitions,

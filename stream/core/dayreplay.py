@@ -26,13 +26,12 @@ from stream.core.rules import Rules
 @dataclass(frozen=True)
 class Span:
     """Offsets of one partition to read for a day: from the first record the workers counted or tallied
-    into the day (its day index) to the end of the partition as the read began; `last` is the index's last
-    offset (-1: unknown, up to the stop), after which no record can have counted in the day."""
+    into the day (its day index), or the log's start, to where they closed the day or the end of the
+    partition as the read began."""
 
     partition: int
     start: int
     stop: int
-    last: int = -1
 
     @property
     def size(self) -> int:
@@ -46,10 +45,9 @@ class DayReplay:
         self.day = day
         self.wall_ms = wall_ms  # the wall clock: written_ms of checkpoints, and `now` for unstamped records
         self.cut_minutes = cut_minutes  # a checkpoint per partition as its log time enters a new minute
-        self.on_record = on_record  # called with each record in the day's index range (export writes them)
+        self.on_record = on_record  # called with each record of the day (export writes them)
         self.states: dict[int, PartitionState] = {}
         self.stops: dict[int, int] = {}  # open partitions: the offset each span ends at
-        self.lasts: dict[int, int] = {}  # the day index's last offset per partition
         self.clock: dict[int, int] = {}  # newest record timestamp per partition: the replay's log time
         self.closed: set[int] = set()  # partitions whose watermark closed the day: nothing more can count
         for span in spans:
@@ -58,7 +56,6 @@ class DayReplay:
                 homes = None if partitions is None else Homes(partitions)
                 self.states[span.partition] = PartitionState(span.partition, rules, homes)
                 self.stops[span.partition] = span.stop
-                self.lasts[span.partition] = span.last if span.last >= 0 else span.stop - 1
                 self.clock[span.partition] = 0
         self.ready: list[Checkpoint] = []
         self.read = 0  # records fed, every day
@@ -91,16 +88,16 @@ class DayReplay:
         applied = state.apply_batch((record,), ts if kind else self.wall_ms(), stamped=True)
         self.read += 1
         sales = state.days.get(day.name)
-        if sales is not None and sales.last == offset:  # the core counted or tallied it into the day
+        # Of the day: counted or tallied into it by the core, or a copy while it is open.
+        if sales is not None and (sales.last == offset or (state.duplicates != duplicates and
+                                                           state.watermark < day.close_ms)):
             self.day_records += 1
             if applied.rejected:
                 self.dead_letters[applied.rejected[0][1].reason] += 1
             elif sales.late != late:
                 self.late += 1
-        elif state.duplicates != duplicates and offset <= self.lasts[partition]:
-            self.day_records += 1  # a copy among the day's records
-        if self.on_record is not None and offset <= self.lasts[partition]:
-            self.on_record(record)
+            if self.on_record is not None:
+                self.on_record(record)
         if state.watermark >= day.close_ms:
             self.closed.add(partition)
         if partition in self.closed or offset + 1 >= stop:

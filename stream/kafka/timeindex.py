@@ -68,9 +68,9 @@ def _retrying(call: Callable[[], T], timeout: float) -> T:
             time.sleep(0.2)
 
 
-def high(consumer: Consumer, topic: str, partition: int, timeout: float = 10.0) -> int:
-    """The partition's end offset (its high watermark)."""
-    return _high(consumer, topic, partition, timeout)[1]
+def ends(consumer: Consumer, topic: str, partition: int, timeout: float = 10.0) -> tuple[int, int]:
+    """The partition's first offset and its end (the low and high watermarks)."""
+    return _high(consumer, topic, partition, timeout)
 
 
 def _high(consumer: Consumer, topic: str, partition: int, timeout: float) -> tuple[int, int]:

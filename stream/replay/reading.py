@@ -29,24 +29,29 @@ MAX_WAIT_S = 0.25  # longest pause between rounds, so a fetch or an end is never
 
 def locate(settings: Settings, topic: str, day: Day, index: Mapping[int, Covered] | None = None
            ) -> tuple[int, list[Span]]:
-    """The topic's partition count and the day's spans, from the day index the workers published: from
-    the first input offset they counted or tallied into the day, per partition, to the offset where they
-    closed it, or the end of the log while it is open. No record timestamp decides. `index` as the view
-    gives it (stream.store.load_view, read when None); NoOrders if nothing was counted into the day."""
+    """The topic's partition count and the day's spans. No record timestamp decides: for the topic the
+    workers count, from the day index they published (per partition, the first input offset counted or
+    tallied into the day) to where they closed the day, or the end of the log while it is open; for any
+    other topic (an imported day), or a day no worker has counted yet, every record of the log (more is
+    fine: the replay's own core finds the day's). `index` as the view gives it (stream.store.load_view,
+    read when None); NoOrders for an empty log."""
     probe = timeindex.probe(settings, "locate")
     try:
-        partitions = len(timeindex.partitions(probe, topic))
-        if index is None:
+        numbers = timeindex.partitions(probe, topic)
+        if index is None and topic == settings.orders_topic:
             index = load_view(settings).view.index(day.name)
-        ends = {p: timeindex.high(probe, topic, p) for p in index}
-        spans = [Span(p, c.first, ends[p] if c.stop is None else min(ends[p], c.stop), c.last)
-                 for p, c in sorted(index.items())]
+        if topic != settings.orders_topic or not index:
+            spans = [Span(p, *timeindex.ends(probe, topic, p)) for p in numbers]
+        else:
+            highs = {p: timeindex.ends(probe, topic, p)[1] for p in index}
+            spans = [Span(p, c.first, highs[p] if c.stop is None else min(highs[p], c.stop))
+                     for p, c in sorted(index.items())]
     finally:
         probe.close()
     spans = [span for span in spans if span.size > 0]
     if not spans:
         raise NoOrders(day.name, topic)
-    return partitions, spans
+    return len(numbers), spans
 
 
 def read(settings: Settings, topic: str, spans: list[Span], replay: DayReplay,

@@ -87,7 +87,7 @@ def view_of(batches: list[list[bytes]]) -> LoadedView:
 def spans(log: Log, loaded: LoadedView) -> list[Span]:
     """As reading.locate makes them: from the view's day index to where the day closed, or the end."""
     index = loaded.view.index(DAY.name)
-    return [Span(p, c.first, len(log[p]) if c.stop is None else c.stop, c.last)
+    return [Span(p, c.first, len(log[p]) if c.stop is None else c.stop)
             for p, c in sorted(index.items())]
 
 
