@@ -76,9 +76,10 @@ class DayRecount:
 
 def recount(records: Iterable[Any], day: str, partitions: int, *, grace_ms: int = 5000,
             allowed_lateness_ms: int = 3_600_000, dedupe_horizon_ms: int = 900_000,
-            max_future_ms: int = 300_000) -> DayRecount:
+            max_future_ms: int = 300_000, homes: int | None = None) -> DayRecount:
     """Recount `day` (YYYY-MM-DD, UTC) from `records` (`Record`s or confluent-kafka Messages, each
-    partition's in offset order) of a topic with `partitions` partitions."""
+    partition's in offset order) of a topic with `partitions` partitions, merchants homed on the first
+    `homes` of them (all by default; fewer in a topic grown since it was created)."""
     start = _day_start(day)
     con = _connection()
     try:
@@ -88,7 +89,7 @@ def recount(records: Iterable[Any], day: str, partitions: int, *, grace_ms: int 
         con.execute(sql.FIELDS_SQL)
         con.execute(sql.LINES)
         con.execute(sql.VERDICTS, {"max_future": max_future_ms})
-        _merchants(con, partitions)
+        _merchants(con, partitions if homes is None else homes)
         con.execute(sql.CANDIDATES)
         passes = _settle(con, allowed_lateness_ms, dedupe_horizon_ms)
         found = figures.day_figures(con, start, grace_ms, allowed_lateness_ms, partitions)

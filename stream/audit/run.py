@@ -98,7 +98,7 @@ def settle(rules: Rules, records: source.DayRecords, day: Day, read: Read) -> Da
 def recount_day(rules: Rules, records: source.DayRecords, day: Day) -> DayRecount:
     return recount(records.records, day.name, records.partitions, grace_ms=rules.grace_ms,
                    allowed_lateness_ms=rules.allowed_lateness_ms, dedupe_horizon_ms=rules.dedupe_horizon_ms,
-                   max_future_ms=rules.max_future_ms)
+                   max_future_ms=rules.max_future_ms, homes=records.homes)
 
 
 def _now() -> int:

@@ -28,6 +28,7 @@ TAKE = 10_000
 class DayRecords:
     topic: str
     partitions: int  # of the topic
+    homes: int  # the partitions merchants are homed on (reading.homes)
     records: list[Record] = field(default_factory=list)  # each partition's in offset order
     next: dict[int, int] = field(default_factory=dict)  # partition -> next offset to read
     stops: dict[int, int] = field(default_factory=dict)  # partition -> the offset reading ends before
@@ -41,16 +42,16 @@ class DayRecords:
 
 def locate(settings: Settings, topic: str, day: Day, index: Mapping[int, Covered],
            cut: Mapping[int, int] | None = None, skip: Mapping[int, set[int]] | None = None) -> DayRecords:
-    """Where each partition's records of the day start and must stop; NoOrders when the day `index` (the
-    view's) is empty. `cut`: partition -> the view's offset (everything below it is folded)."""
+    """Where each partition's records of the day start and must stop, from the day `index` (the view's);
+    NoOrders for an empty log. `cut`: partition -> the view's offset (everything below it is folded)."""
     partitions, spans = reading.locate(settings, topic, day, index)
-    return plan(topic, partitions, spans, cut, skip)
+    return plan(topic, partitions, spans, cut, skip, homes=reading.homes(settings, topic, partitions))
 
 
 def plan(topic: str, partitions: int, spans: list[Span], cut: Mapping[int, int] | None = None,
-         skip: Mapping[int, set[int]] | None = None) -> DayRecords:
+         skip: Mapping[int, set[int]] | None = None, homes: int | None = None) -> DayRecords:
     """Nothing read yet: each partition from its span's start to the cut, else to the span's stop."""
-    source = DayRecords(topic, partitions, skip=skip or {})
+    source = DayRecords(topic, partitions, partitions if homes is None else homes, skip=skip or {})
     for span in spans:
         stop = span.stop if cut is None or span.partition not in cut else min(span.stop, cut[span.partition])
         if stop > span.start:

@@ -60,6 +60,7 @@ class PartitionState:
         self.days: dict[str, DaySales] = {}
         self.dedupe = Dedupe(rules.dedupe_horizon_ms)
         self.watermark = 0
+        self.published_watermark = 0  # the watermark of the last checkpoint: what readers hold
         self.end: int | None = None  # every input offset below this is applied; None: nothing yet
         self.skip: set[int] = set()  # offsets to pass over: they broke counting once
         self.counted = 0
@@ -242,19 +243,16 @@ class PartitionState:
             return None
         start = self.end if self._start is None else self._start
         now = self._range_now if self._range_now is not None else written_ms
-        lateness = self.rules.allowed_lateness_ms
-        closing = sorted(name for name in self.days
-                         if parse_day(name)[0] + DAY_MS + lateness <= self.watermark)
+        closing = self._closing()
         horizon = self.rules.seconds_horizon_ms
         docs = {}
-        for name in closing:
-            self.days[name].closed_end = self.end  # the day index: reading to here sees it close
         for name, sales in self.days.items():
             sales.forget_seconds_before(min(self.watermark, parse_day(name)[1]) - horizon)
             if sales.pending or name in closing:
                 docs[name] = sales.changes(now, self.rules.sketch_every_ms, closing=name in closing)
         record = Checkpoint(self.partition, start, self.end, now, self.watermark, written_ms, docs,
-                            closed=closing, skip=self._skipped)
+                            closed=closing, skip=self._skipped, held_watermark=self.published_watermark)
+        self.published_watermark = self.watermark
         for name in closing:
             sales = self.days.pop(name)
             self._closed_heads[name] = sales.head()
@@ -265,6 +263,17 @@ class PartitionState:
         self._skipped = []
         self.pending = 0
         return record
+
+    def _closing(self) -> list[str]:
+        """The days the watermark has closed; each keeps, for its day index, the end of the range in which
+        it closed (reading that far sees it close), however late the checkpoint that pops it."""
+        lateness = self.rules.allowed_lateness_ms
+        closing = sorted(name for name in self.days
+                         if parse_day(name)[0] + DAY_MS + lateness <= self.watermark)
+        for name in closing:
+            if self.days[name].closed_end < 0:
+                self.days[name].closed_end = self.end if self.end is not None else 0
+        return closing
 
     def snapshot(self, taken_ms: int, aggregates_from: int) -> tuple[Snapshot, Snapshot]:
         """The records that bring the snapshot topics up to this state: (for the snapshots topic, for the
@@ -308,7 +317,7 @@ class PartitionState:
                                                 snapshot.products.get(name, {}))
         pieces = [Piece.decode(number, raw) for number, raw in snapshot.pieces.items()]
         state.dedupe.restore(pieces, snapshot.state.watermark)
-        state.watermark = snapshot.state.watermark
+        state.watermark = state.published_watermark = snapshot.state.watermark
         state.end = snapshot.state.end
         return state
 
@@ -331,6 +340,7 @@ class PartitionState:
             self._range_now = None  # each range by the clock that judged it
             self.apply_batch(batch, now_ms)
             self.end = max(self.end or end, end)  # control records leave gaps: the range says where it ends
+            self._closing()  # as its writer did: a day closed in this range keeps this range's end
         if self.end is not None:
             self.checkpoint(now_ms, force=True)  # published already: closes the days it closed, then
         for sales in self.days.values():

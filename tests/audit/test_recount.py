@@ -774,3 +774,19 @@ def test_the_sql_rules_agree_with_a_plain_reference(batches: list[list[tuple[str
     result = log.recount()
     assert result.dead_letters == expected_reasons
     assert result.totals["gross_cents"] == expected_gross
+
+
+def test_a_topic_grown_past_its_homes_is_recounted_with_merchants_on_their_first_homes() -> None:
+    """Grown from 8 to 16: an order sent before the growth sits at its home under 8; the same merchant's
+    order sent after it landed on its partition under 16 and was copied home. Both count, once each."""
+    merchant = next(m for m in (f"m{i:05d}" for i in range(100))
+                    if (aiokafka_murmur2(m.encode()) & 0x7FFFFFFF) % 16 != home(m))
+    grown_to = (aiokafka_murmur2(merchant.encode()) & 0x7FFFFFFF) % 16
+    before = order_event(merchant_id=merchant, total_minor=1_000)
+    after = order_event(merchant_id=merchant, total_minor=2_000, occurred_at=NOON + 1)
+    log = Log()
+    log.add(before, partition=home(merchant))
+    log.add(after, partition=grown_to)
+    log.add(after, partition=home(merchant), headers=(("rerouted_from", b"orders/x/0"),))
+    result = recount(log.records, DAY, 16, homes=N)
+    assert (result.totals["orders"], result.totals["gross_cents"]) == (2, 3_000)
