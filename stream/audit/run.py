@@ -74,7 +74,7 @@ def audit(settings: Settings, topic: str, day: Day,
     index = loaded.view.index(day.name)
     if not index:
         raise NoOrders(day.name, topic)  # the workers counted nothing into the day: nothing is shown
-    records = source.locate(settings, topic, day, index, cut, loaded.skip)
+    records = source.locate(settings, topic, day, index, cut, loaded.skip, loaded.marks)
 
     def read(partitions: set[int]) -> None:
         source.read(settings, records, partitions,
@@ -98,7 +98,7 @@ def settle(rules: Rules, records: source.DayRecords, day: Day, read: Read) -> Da
 def recount_day(rules: Rules, records: source.DayRecords, day: Day) -> DayRecount:
     return recount(records.records, day.name, records.partitions, grace_ms=rules.grace_ms,
                    allowed_lateness_ms=rules.allowed_lateness_ms, dedupe_horizon_ms=rules.dedupe_horizon_ms,
-                   max_future_ms=rules.max_future_ms, homes=records.homes)
+                   max_future_ms=rules.max_future_ms, homes=records.homes, marks=records.marks_read())
 
 
 def _now() -> int:
