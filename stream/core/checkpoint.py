@@ -215,7 +215,7 @@ def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
                         rows = {(m, s): row for m, s, *row in top["rows"]}
                         rows.update(((m, s), row) for m, s, *row in day[key]["rows"])
                         top["rows"] = [[m, s, *row] for (m, s), row in rows.items()]
-            into.update({k: v for k, v in day.items() if k in ("t", "u", "x", "late", "rr")})
+            into.update({k: v for k, v in day.items() if k in ("t", "u", "x", "late", "rr", "o")})
     for name, day in days.items():
         if "s" in day:  # as SalesView keeps them: a past day keeps its last seconds
             oldest = min(docs[-1]["wm"], parse_day(name)[1]) - seconds_horizon_ms
