@@ -130,6 +130,7 @@ class PartitionState:
         self.end = max(end, 0) if end > first else self.end
         known = self.dedupe.known(hashes)
         too_late = self._count(valid, known)
+        self.dedupe.end_batch(self.watermark)
         rejected.extend(too_late)
         if too_late and rejected[0] is not too_late[0]:
             rejected.sort(key=lambda item: item[0].offset())
@@ -141,7 +142,7 @@ class PartitionState:
         self.since_snapshot += len(records)
         return Applied(rejected, rerouted)
 
-    def _count(self, valid: list[tuple[R, Order, int]], known: list[bool]) -> list[tuple[Any, InvalidOrder]]:
+    def _count(self, valid: list[tuple[R, Order, int]], known: list[int]) -> list[tuple[Any, InvalidOrder]]:
         """Pass 2, in order: lateness, dedupe, then the sums. Runs of one minute, second or day (the common
         case) skip the dict lookups."""
         rules, days, first_time = self.rules, self.days, self.dedupe.first_time
@@ -164,7 +165,7 @@ class PartitionState:
                 rejected.append((record, InvalidOrder("too_late", f"occurred_at {ts} is in {day_of(ts)}, "
                                                                   f"which closed at watermark {watermark}")))
                 continue
-            if not first_time(hashed, ts, seen):
+            if not first_time(hashed, ts, seen, watermark):
                 duplicates += 1
                 continue
             try:
@@ -267,7 +268,7 @@ class PartitionState:
         state topic). Only what changed since the previous snapshot; call right after a checkpoint."""
         assert self._start is None and self.end is not None, "a snapshot follows a checkpoint"
         p = self.partition
-        new_pieces, dropped = self.dedupe.take_changes()
+        new_pieces, dropped = self.dedupe.take_changes(self.watermark)
         heads: Snapshot = []
         for name, sales in self.days.items():
             if sales.head_dirty:

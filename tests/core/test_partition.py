@@ -54,6 +54,21 @@ def test_a_duplicate_delivery_counts_once() -> None:
     assert day_totals(state) == (1, 700, 0)
 
 
+def test_a_copy_after_the_dedupe_memory_seals_within_its_batch_is_still_a_duplicate() -> None:
+    # 16,384 distinct orders seal the recent ids; the two copies after them in the same batch are copies of
+    # orders sealed away mid-batch (issue 18: counted twice at 8ea470f), and must count once however split.
+    seal_at = 16_384
+    events = [order_event(total_minor=100) for _ in range(seal_at)]
+    log = encoded(*events, events[0], events[-1])
+    whole, split = fresh(), fresh()
+    whole.apply_batch([Record(o, raw) for o, raw in enumerate(log)], NOW)
+    split.apply_batch([Record(o, raw) for o, raw in enumerate(log[:seal_at])], NOW)
+    split.apply_batch([Record(o, raw) for o, raw in enumerate(log) if o >= seal_at], NOW)
+    for state in (whole, split):
+        assert day_totals(state) == (seal_at, seal_at * 100, 0)
+        assert state.duplicates == 2
+
+
 def test_malformed_input_is_counted_by_reason_in_its_day_and_does_not_touch_totals() -> None:
     state = fresh()
     results = [state.apply(o, raw, NOW) for o, raw in enumerate(
