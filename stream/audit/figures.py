@@ -36,25 +36,25 @@ TOTALS = f"""SELECT {_SUMS}, count(DISTINCT customer_id) FILTER (WHERE NOT refun
 MINUTES = f"""SELECT occ - occ % {MINUTE_MS} AS m, {_SUMS} FROM day_ev GROUP BY m ORDER BY m"""
 # ranked as app/view.py ranks them: by net, then countries and channels by name
 BREAKDOWN = """SELECT {key}, {sums} FROM day_ev GROUP BY {key} ORDER BY gross - refunds DESC, {key}"""
-# merchants: ties by merchant_id descending; the name is the one of the merchant's first counted event
-# (a merchant's orders count in one partition, its own)
+# merchants: ties by merchant_id ascending (docs/events.md); the name is the one of the merchant's first
+# counted event (a merchant's orders count in one partition, its own)
 MERCHANTS = f"""WITH top AS (
         SELECT merchant_id, any_value(p) AS p, min(off) AS first, {_SUMS} FROM day_ev
-        GROUP BY merchant_id ORDER BY gross - refunds DESC, merchant_id DESC LIMIT {TOP})
+        GROUP BY merchant_id ORDER BY gross - refunds DESC, merchant_id LIMIT {TOP})
     SELECT top.merchant_id, json_extract_string(decode(r.v), '$.merchant_name'), orders, gross, refunds
     FROM top JOIN raw r ON r.p = top.p AND r.off = top.first
-    ORDER BY gross - refunds DESC, top.merchant_id DESC"""
+    ORDER BY gross - refunds DESC, top.merchant_id"""
 # products are (merchant_id, sku): qty and line values of placed lines net of refunded lines; the title
 # is the one of the product's first line counted
 PRODUCTS = f"""WITH top AS (
         SELECT sku, merchant_id, min({{'p': p, 'off': off, 'idx': idx}}) AS head,
                sum(CASE WHEN refund THEN -qty ELSE qty END) AS qty,
                sum(CASE WHEN refund THEN -cents ELSE cents END) AS net
-        FROM day_ln GROUP BY merchant_id, sku ORDER BY net DESC, sku DESC, merchant_id DESC LIMIT {TOP})
+        FROM day_ln GROUP BY merchant_id, sku ORDER BY net DESC, merchant_id, sku LIMIT {TOP})
     SELECT top.sku, json_extract_string(decode(r.v), '$.lines[' || (top.head.idx - 1) || '].title'),
            top.merchant_id, top.qty, top.net
     FROM top JOIN raw r ON r.p = top.head.p AND r.off = top.head.off
-    ORDER BY net DESC, top.sku DESC, top.merchant_id DESC"""
+    ORDER BY net DESC, top.merchant_id, top.sku"""
 SECONDS = f"""SELECT occ - occ % 1000 AS s, {_SUMS} FROM day_ev GROUP BY s
     ORDER BY gross - refunds DESC, s LIMIT {BUSIEST}"""
 DEAD_LETTERS = """SELECT reason, count(*) FROM (

@@ -20,6 +20,10 @@ MAX_CENTS = 100_000_000  # $1M
 # first character of that text, which for valid JSON is unambiguous.
 CODES = ("", "missing_field", "bad_value", "wrong_type")
 
+FIELDS = ("event_id", "type", "order_id", "occurred_at", "merchant_id", "merchant_name", "country",
+          "channel", "currency", "total_minor", "customer_id", "lines")
+LINE_FIELDS = ("sku", "title", "qty", "price_minor")
+
 MACROS = """
 -- half-to-even rounding of a*num/den in exact integers (DuckDB's round() is half away from zero)
 CREATE OR REPLACE TEMP MACRO conv(a, num, den) AS
@@ -50,13 +54,25 @@ CREATE OR REPLACE TEMP MACRO word_code(j, ok) AS CASE
 CREATE OR REPLACE TEMP MACRO plain_text(j) AS
     ascii(j) = 34 AND NOT contains(j, '\\') AND length(j) BETWEEN 3 AND 258;
 CREATE OR REPLACE TEMP MACRO plain_int(j, lo, hi) AS is_int(j) AND TRY_CAST(j AS HUGEINT) BETWEEN lo AND hi;
+-- a field of the contract given twice, in the object or in one of its lines (json_keys keeps repeats and
+-- decodes escapes)
+CREATE OR REPLACE TEMP MACRO repeat_in(keys, names) AS
+    len(list_filter(keys, lambda k: list_contains(names, k)))
+    <> len(list_distinct(list_filter(keys, lambda k: list_contains(names, k))));
+CREATE OR REPLACE TEMP MACRO repeats_key(t) AS
+    repeat_in(json_keys(t), {ORDER_KEYS})
+    OR coalesce(json_type(t, '$.lines') = 'ARRAY'
+                AND list_bool_or(list_transform(
+                    from_json(json_extract(t, '$.lines'), '["JSON"]'),
+                    lambda x: json_type(x) = 'OBJECT' AND repeat_in(json_keys(x), {LINE_KEYS}))),
+                FALSE);
 -- one line's code from its own JSON text
 CREATE OR REPLACE TEMP MACRO slow_line_code(lj) AS CASE
     WHEN ascii(lj) <> 123 THEN 3
     ELSE greatest(text_code(json_extract(lj, '$.sku')), text_code(json_extract(lj, '$.title')),
                   int_code(json_extract(lj, '$.qty'), 1, 100000),
                   int_code(json_extract(lj, '$.price_minor'), 0, 1000000000000)) END;
-"""
+""".replace("{ORDER_KEYS}", str(list(FIELDS))).replace("{LINE_KEYS}", str(list(LINE_FIELDS)))
 
 # DuckDB's JSON reader also takes NaN, Infinity and trailing commas, which are not JSON (a number too
 # big for a double is: JSON sets no range). A document can only have them if it matches SUSPECT; for
@@ -69,8 +85,6 @@ CREATE OR REPLACE TEMP MACRO strict_bare(b) AS
     AND NOT regexp_matches(b, ',\s*[\]}]');
 """
 
-FIELDS = ("event_id", "type", "order_id", "occurred_at", "merchant_id", "merchant_name", "country",
-          "channel", "currency", "total_minor", "customer_id", "lines")
 _PATHS = ", ".join(f"'$.{name}'" for name in FIELDS)
 
 # One row a record: the message-level reason (size, UTF-8, JSON, object) or, for an object, its fields:
@@ -90,7 +104,8 @@ u AS (SELECT *, CASE WHEN r0 IS NULL AND regexp_matches(txt, '{SUSPECT}') THEN b
 r AS (SELECT *, CASE
         WHEN r0 IS NOT NULL THEN r0
         WHEN b IS NOT NULL AND NOT strict_bare(b) THEN 'invalid_json'
-        WHEN ascii(ltrim(txt, E' \\t\\n\\r')) <> 123 THEN 'not_object' END AS reason FROM u),
+        WHEN ascii(ltrim(txt, E' \\t\\n\\r')) <> 123 THEN 'not_object'
+        WHEN repeats_key(txt) THEN 'duplicate_key' END AS reason FROM u),
 j AS (SELECT p, off, ts, reason, {_J}
       FROM (SELECT *, CASE WHEN reason IS NULL THEN json_extract(txt, [{_PATHS}]) END AS f FROM r))
 SELECT p, off, ts, reason AS msg_reason, j_lines, CASE
@@ -187,7 +202,8 @@ WITH w AS (
 SELECT *, occ - occ % {DAY_MS} + {DAY_MS} + $lateness <= wm AS too_late FROM w
 """
 # Along each event_id's copies that are not too late, in offset order: a copy is a duplicate while the
-# last counted copy is within the horizon behind the watermark (the live memory's rule), else it counts.
+# last counted copy is remembered, that is while the watermark it left (the greater of the watermark
+# before it and its own time) is within the horizon behind the watermark before the copy; else it counts.
 CHAIN = """
 CREATE OR REPLACE TEMP TABLE chain AS
 WITH RECURSIVE copies AS (
@@ -195,10 +211,10 @@ WITH RECURSIVE copies AS (
            row_number() OVER (PARTITION BY c.p, f.event_id ORDER BY c.off) AS k
     FROM cls c JOIN fields f USING (p, off) WHERE c.multi AND NOT c.too_late),
 ch(p, event_id, k, off, dup, last_occ) AS (
-    SELECT p, event_id, k, off, FALSE, occ FROM copies WHERE k = 1
+    SELECT p, event_id, k, off, FALSE, greatest(occ, wm) FROM copies WHERE k = 1
     UNION ALL
     SELECT c.p, c.event_id, c.k, c.off, ch.last_occ >= c.wm - $horizon,
-           CASE WHEN ch.last_occ >= c.wm - $horizon THEN ch.last_occ ELSE c.occ END
+           CASE WHEN ch.last_occ >= c.wm - $horizon THEN ch.last_occ ELSE greatest(c.occ, c.wm) END
     FROM ch JOIN copies c ON c.p = ch.p AND c.event_id = ch.event_id AND c.k = ch.k + 1)
 SELECT p, off, k, dup FROM ch
 """

@@ -2,9 +2,9 @@
 as one line and a JSON report. Pure: no I/O.
 
 Every exact figure is compared to the cent: the day's totals, each minute, countries, channels and the
-top tens. A difference names the likely reason found in the recount: a duplicate resent after the
-dedupe horizon, or an order that came after its day closed, in that minute (borderline rules, where the
-live worker and the rules can part); the day still open; the dashboard behind the records recounted.
+top tens. A difference names a likely cause only when the audit checked it (the dashboard had folded
+fewer records of a partition than the recount read); otherwise the cause is "unknown". The worker and
+the recount apply one set of rules (dedupe, lateness, ties), so no rule is a likely cause.
 Unique shoppers are a HyperLogLog estimate on the dashboard: reported against the exact count, never a
 failure.
 """
@@ -52,7 +52,7 @@ class Verdict:
 def compare(shown: dict[str, Any], recount: DayRecount, *, day_closed: bool,
             sketch_error: float = 0.016) -> Verdict:
     """The dashboard's day `shown` against `recount`; `day_closed`: no record can change the day any more."""
-    context = _context(shown, recount, day_closed)
+    context = _context(shown, recount)
     differences = [*_totals(shown, recount, context), *_minutes(shown, recount, context),
                    *_breakdowns(shown, recount, context), *_tops(shown, recount, context)]
     uniques = _uniques(shown, recount, sketch_error)
@@ -75,33 +75,23 @@ def usd(cents: int) -> str:
 
 @dataclass
 class _Context:
-    by_minute: dict[int, list[str]]  # the borderline orders of each minute, described
-    anywhere: list[str]  # every one of them: a breakdown or a total may hold any
-    general: list[str]  # the day open, the dashboard behind
+    general: list[str]  # causes checked for the whole day: the dashboard behind the recount
 
 
-def _context(shown: dict[str, Any], recount: DayRecount, day_closed: bool) -> _Context:
-    by_minute: dict[int, list[str]] = {}
-    for event in recount.resent_after_horizon:
-        by_minute.setdefault(event["minute_ms"], []).append(
-            f"{event['event_id']} resent after the dedupe horizon ({_at(event)}): counted again by the "
-            "rules, a duplicate to a worker that still remembered it")
-    for event in recount.too_late:
-        by_minute.setdefault(event["minute_ms"], []).append(
-            f"{event['event_id']} came after the day closed ({_at(event)}): too_late by the rules")
-    general = [] if day_closed else ["the day is still open (not closed in every partition)"]
+def _context(shown: dict[str, Any], recount: DayRecount) -> _Context:
+    general = []
     for partition, end in sorted((int(p), e) for p, e in (shown.get("offsets") or {}).items()):
         covered = recount.offsets.get(partition)
         read = covered[1] + 1 if covered else 0
         if end is not None and end < read:
             general.append(f"the dashboard has partition {partition} up to offset {end}, the recount {read}")
-    return _Context(by_minute, [r for reasons in by_minute.values() for r in reasons], general)
+    return _Context(general)
 
 
 def _totals(shown: dict[str, Any], recount: DayRecount, context: _Context) -> list[Difference]:
     totals = shown.get("totals") or {}
     return [Difference("totals", name, totals.get(name, 0), recount.totals[name],
-                       context.anywhere + context.general)
+                       context.general)
             for name in TOTAL_FIELDS if totals.get(name, 0) != recount.totals[name]]
 
 
@@ -113,9 +103,9 @@ def _minutes(shown: dict[str, Any], recount: DayRecount, context: _Context) -> l
         a = {k: theirs.get(start, {}).get(k, 0) for k in MINUTE_FIELDS}
         b = {k: mine.get(start, {}).get(k, 0) for k in MINUTE_FIELDS}
         if a != b:
-            reasons = list(context.by_minute.get(start, []))
-            if start in theirs and not theirs[start].get("final", True):
-                reasons.append("the minute is not final on the dashboard yet")
+            reasons = []
+            if context.general and start in theirs and not theirs[start].get("final", True):
+                reasons.append("the minute is not final on the dashboard yet")  # and records are missing
             out.append(Difference("minute", _minute_name(start), a, b, reasons + context.general))
     return out
 
@@ -130,7 +120,7 @@ def _breakdowns(shown: dict[str, Any], recount: DayRecount, context: _Context) -
             if a != b:
                 out.append(Difference(name, item, {"orders": a[0], "net_cents": a[1]},
                                       {"orders": b[0], "net_cents": b[1]},
-                                      context.anywhere + context.general))
+                                      context.general))
     return out
 
 
@@ -143,7 +133,7 @@ def _tops(shown: dict[str, Any], recount: DayRecount, context: _Context) -> list
             a = theirs[rank] if rank < len(theirs) else None
             b = mine[rank] if rank < len(mine) else None
             if a != b:
-                out.append(Difference(name, f"#{rank + 1}", a, b, context.anywhere + context.general))
+                out.append(Difference(name, f"#{rank + 1}", a, b, context.general))
     return out
 
 
@@ -185,10 +175,6 @@ def _row(row: dict[str, Any] | None) -> str:
 
 def _minute_name(start_ms: int) -> str:
     return datetime.fromtimestamp(start_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-
-def _at(event: dict[str, Any]) -> str:
-    return f"partition {event['partition']} offset {event['offset']}"
 
 
 def _offsets(recount: DayRecount) -> str:

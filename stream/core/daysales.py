@@ -207,7 +207,7 @@ class DaySales:
         # Candidates: the top ten and every product of a merchant that sold since the last entry.
         if any(k in self.shrank_products for k in self.top_products):  # one may make room: rank them all
             everything = ((m, s) for m, rows in self.products.items() for s in rows)
-            return heapq.nlargest(TOP, everything, key=lambda key: (product_net(self.product(key)), key))
+            return heapq.nsmallest(TOP, everything, key=lambda key: (-product_net(self.product(key)), key))
         touched = {(m, s): row for m in self.touched_merchants for s, row in self.products[m].items()}
         if not touched:
             return self.top_products
@@ -295,7 +295,7 @@ def _rank(table: dict[Any, list[Any]], top: list[Any], touched: set[Any], shrank
         return top
     else:
         candidates = {*top, *touched}
-    return heapq.nlargest(TOP, candidates, key=lambda key: (net(table[key]), key))
+    return heapq.nsmallest(TOP, candidates, key=lambda key: (-net(table[key]), key))  # ties: key ascending
 
 
 class DayView:

@@ -14,6 +14,7 @@ An order whose lines do not add up to its total is accepted: tax, shipping and d
 
 from __future__ import annotations
 
+import json
 from string import ascii_uppercase
 from typing import Annotated, Literal
 
@@ -33,9 +34,9 @@ MAX_TOTAL_MINOR = 10**15  # before conversion: keeps the arithmetic small; the U
 EARLIEST_MS = 946_684_800_000  # 2000-01-01: older stamps are seconds-for-ms mix-ups, not history
 LATEST_MS = 2**53  # far beyond any clock; keeps event times exact in every JSON reader
 
-REASONS = ("oversize", "not_utf8", "invalid_json", "not_object", "missing_field", "wrong_type",
-           "bad_value", "unknown_currency", "absurd_amount", "too_old", "future_time", "too_late",
-           "internal_error")
+REASONS = ("oversize", "not_utf8", "invalid_json", "not_object", "duplicate_key", "missing_field",
+           "wrong_type", "bad_value", "unknown_currency", "absurd_amount", "too_old", "future_time",
+           "too_late", "internal_error")
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 # ISO 3166-1 alpha-2 shape, checked after decoding: a msgspec regex costs ~1 µs an event, a set lookup 30 ns.
@@ -93,6 +94,7 @@ def parse_order(raw: bytes | None, now_ms: int, max_future_ms: int) -> Order:
     try:
         order = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
+        _refuse_duplicate_keys(raw, None)  # before the schema: which copy of a key a reader takes varies
         raise InvalidOrder(_reason(str(exc)), str(exc)) from None
     except UnicodeDecodeError:
         raise InvalidOrder("not_utf8", "message is not UTF-8") from None
@@ -104,6 +106,7 @@ def parse_order(raw: bytes | None, now_ms: int, max_future_ms: int) -> Order:
         raise InvalidOrder("invalid_json", str(exc)) from None
     except (ValueError, OverflowError, RecursionError) as exc:  # the worker must not die on any input
         raise InvalidOrder("invalid_json", f"undecodable: {exc!r}") from None
+    _refuse_duplicate_keys(raw, order)
     # The rules that need the rate table or the clock (inline: this runs for every event).
     if order.country not in COUNTRY_CODES:
         raise InvalidOrder("bad_value", "Expected `str` matching regex '^[A-Z]{2}$' - at `$.country`")
@@ -131,6 +134,54 @@ def parse_order(raw: bytes | None, now_ms: int, max_future_ms: int) -> Order:
     if lines_cents > MAX_ORDER_USD_CENTS:
         raise InvalidOrder("absurd_amount", f"the lines add up to {lines_cents} cents, over $1,000,000")
     return order
+
+
+_ORDER_KEYS = tuple(Order.__struct_encode_fields__[:-1])  # the JSON names, less the derived __usd_cents
+_LINE_KEYS = tuple(Line.__struct_encode_fields__[:-1])
+_QUOTED_ORDER_KEYS = tuple(f'"{key}"'.encode() for key in _ORDER_KEYS)
+_QUOTED_LINE_KEYS = tuple(f'"{key}"'.encode() for key in _LINE_KEYS)
+
+
+class _Pairs(list[tuple[str, object]]):
+    """A JSON object as the pairs it was written with, duplicates and all."""
+
+
+def _refuse_duplicate_keys(raw: bytes, order: Order | None) -> None:
+    """A field of the contract given twice in the order or in a line is `duplicate_key`: readers disagree
+    on which copy counts (msgspec keeps the last, DuckDB's json_extract the first). Fields not in the
+    contract are ignored, repeated or not."""
+    if order is not None and b"\\" not in raw:
+        # Without escapes every quote delimits a string: each key shows literally, so a count of one (of
+        # each line key, one a line) proves no key repeats. A value equal to a key's name takes the slow way.
+        lines = len(order.lines)
+        if (all(raw.count(key) == 1 for key in _QUOTED_ORDER_KEYS)
+                and all(raw.count(key) == lines for key in _QUOTED_LINE_KEYS)):
+            return
+    try:
+        document = json.loads(raw, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return  # not JSON Python reads (msgspec decides that): no duplicates to find
+    if not isinstance(document, _Pairs):
+        return
+    repeated = _repeated(document, _ORDER_KEYS)
+    lines_value = next((value for key, value in reversed(document) if key == "lines"), None)
+    if repeated is None and isinstance(lines_value, list):
+        for at, line in enumerate(lines_value):
+            if isinstance(line, _Pairs) and (key := _repeated(line, _LINE_KEYS)) is not None:
+                repeated = f"lines[{at}].{key}"
+                break
+    if repeated is not None:
+        raise InvalidOrder("duplicate_key", f"the key {repeated!r} is given more than once")
+
+
+def _repeated(pairs: _Pairs, names: tuple[str, ...]) -> str | None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in names:
+            if key in seen:
+                return key
+            seen.add(key)
+    return None
 
 
 def _reason(message: str) -> str:

@@ -279,8 +279,9 @@ def _day_figures(parts: list[DayView]) -> dict[str, Any]:
     # is the top ten of the partitions' top tens.
     merchants = [(k, part.merchants[k]) for part in parts for k in part.top_merchants]
     products = [(k, part.products[k]) for part in parts for k in part.top_products]
-    top_merchants = heapq.nlargest(TOP, merchants, key=lambda kv: (merchant_net(kv[1]), kv[0]))
-    top_products = heapq.nlargest(TOP, products, key=lambda kv: (kv[1][NET], kv[0]))
+    # One order everywhere (docs/events.md): net descending, ties by key ascending.
+    top_merchants = heapq.nsmallest(TOP, merchants, key=lambda kv: (-merchant_net(kv[1]), kv[0]))
+    top_products = heapq.nsmallest(TOP, products, key=lambda kv: (-kv[1][NET], kv[0]))
     sketches = [part.customers() for part in parts if part.sketch is not None]
     return {
         # An estimate can overshoot; shoppers never outnumber orders.

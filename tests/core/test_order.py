@@ -5,7 +5,7 @@ import orjson
 import pytest
 
 from stream.core.order import MAX_EVENT_BYTES, InvalidOrder, parse_order
-from tests.support.orders import NOON, order_event
+from tests.support.orders import DUPLICATE_KEYS, NOON, NOT_DUPLICATE_KEYS, order_event
 
 NOW = NOON + 3_600_000
 SKEW = 300_000  # STREAM_MAX_FUTURE_S's default
@@ -155,3 +155,15 @@ def test_lines_that_disagree_with_the_total_are_accepted_within_the_bounds() -> 
     order = parse(order_event(total_minor=1_000, lines=[{"sku": "a", "title": "b", "qty": 3,
                                                         "price_minor": 999}]))
     assert order.usd_cents == 1_000 and order.lines[0].usd_cents == 2_997
+
+
+@pytest.mark.parametrize("raw", DUPLICATE_KEYS)
+def test_a_field_of_the_contract_given_twice_is_a_duplicate_key(raw: bytes) -> None:
+    with pytest.raises(InvalidOrder) as refused:
+        parse(raw)
+    assert refused.value.reason == "duplicate_key"
+
+
+@pytest.mark.parametrize("raw", NOT_DUPLICATE_KEYS)
+def test_a_repeated_field_outside_the_contract_or_a_value_named_like_a_key_is_valid(raw: bytes) -> None:
+    assert parse(raw).total_minor == 2500

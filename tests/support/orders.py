@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import orjson
+
 _ids = itertools.count(1)
 NOON = 1_795_780_800_000  # 2026-11-27T12:00:00Z, Black Friday
 
@@ -27,3 +29,26 @@ def order_event(**fields: Any) -> dict[str, Any]:
     }
     event.update(fields)
     return event
+
+
+def _valid() -> bytes:
+    return orjson.dumps(order_event())
+
+
+# Messages that give a field of the contract twice (as bytes: no JSON writer does it on purpose), and
+# look-alikes that are valid orders: readers disagree on which copy of a key counts, so both the worker
+# and the audit refuse them as `duplicate_key` (docs/events.md).
+DUPLICATE_KEYS: list[bytes] = [
+    _valid()[:-1] + b',"total_minor":100}',  # msgspec keeps the last, DuckDB's json_extract the first
+    _valid()[:-1] + b',"\\u0074otal_minor":100}',  # the same key, escaped
+    _valid()[:-1] + b',"total_minor":"x"}',  # the second copy is not even of the right type
+    _valid()[:-1] + b',"lines":[]}',
+    _valid().replace(b'"qty":1', b'"qty":1,"qty":2', 1),  # inside a line
+    _valid().replace(b'"event_id"', b'"event_id":"x", "event_id"', 1),
+]
+NOT_DUPLICATE_KEYS: list[bytes] = [
+    _valid()[:-1] + b',"note":1,"note":2}',  # fields not in the contract are ignored, repeated or not
+    orjson.dumps(order_event(merchant_name="total_minor", lines=[
+        {"sku": "qty", "title": "sku", "qty": 2, "price_minor": 1}])),  # values named like keys
+    _valid()[:-1] + b',"extra":{"total_minor":1,"total_minor":2}}',  # inside an ignored field
+]
