@@ -76,11 +76,13 @@ def _schema(doc: dict[str, Any]) -> str | None:
     checks: list[str | None] = [_text(doc[name]) for name in TEXT]
     for name, allowed in (("type", TYPES), ("channel", CHANNELS)):
         value = doc[name]
-        checks.append("wrong_type" if not isinstance(value, str) else None if value in allowed else "bad_value")
+        checks.append("wrong_type" if not isinstance(value, str) else None if value in allowed
+                      else "bad_value")
     country, currency = doc["country"], doc["currency"]
     checks.append("wrong_type" if not isinstance(country, str) else None if len(country) == 2
                   and all("A" <= c <= "Z" for c in country) else "bad_value")
-    checks.append("wrong_type" if not isinstance(currency, str) else None if len(currency) <= 8 else "bad_value")
+    checks.append("wrong_type" if not isinstance(currency, str) else None if len(currency) <= 8
+                  else "bad_value")
     checks.append(_integer(doc["occurred_at"], -(2**63), 2**53))
     checks.append(_integer(doc["total_minor"], 1, 10**15))
     lines = doc["lines"]
@@ -128,8 +130,8 @@ def judge(raw: bytes | None, now_ms: int, max_future_ms: int) -> tuple[str | Non
     if doc["currency"] not in USD_PER_UNIT:
         return "unknown_currency", doc
     lines = [usd_cents(line["qty"] * line["price_minor"], doc["currency"]) for line in doc["lines"]]
-    if usd_cents(doc["total_minor"], doc["currency"]) > DOLLAR_MILLION or any(v > DOLLAR_MILLION for v in lines) \
-            or sum(lines) > DOLLAR_MILLION:
+    total = usd_cents(doc["total_minor"], doc["currency"])
+    if total > DOLLAR_MILLION or any(v > DOLLAR_MILLION for v in lines) or sum(lines) > DOLLAR_MILLION:
         return "absurd_amount", doc
     return None, doc
 
@@ -256,7 +258,8 @@ def figures(partitions: list[Partition], day: str) -> dict[str, Any]:
     gross = sum(m[1] for m in minutes.values())
     refunds = sum(m[2] for m in minutes.values())
     return {
-        "totals": {"orders": orders, "gross_cents": gross, "refunds_cents": refunds, "net_cents": gross - refunds},
+        "totals": {"orders": orders, "gross_cents": gross, "refunds_cents": refunds,
+                   "net_cents": gross - refunds},
         "minutes": [{"start_ms": m, "orders": o, "gross_cents": g, "refunds_cents": r}
                     for m, (o, g, r) in sorted(minutes.items())],
         "countries": [{"country": k, "orders": countries[k][0], "net_cents": countries[k][1]}
