@@ -225,8 +225,8 @@ def test_ties_rank_by_key_ascending_everywhere() -> None:
     assert_one_answer(logs, view, states)
 
 
-@pytest.mark.xfail(strict=True, reason="live tallies a batch's dead letters and reroutes at the watermark after "
-                                      "the whole batch, not the one as of each record")
+@pytest.mark.xfail(strict=True, reason="live tallies a batch's dead letters and reroutes at the watermark "
+                                      "after the whole batch, not the one as of each record")
 def test_a_dead_letter_counts_in_its_own_day_however_its_partition_is_batched() -> None:
     junk = Entry(b"{not json", MIDNIGHT - 10 * 60_000)  # its day, the day before, is open when it comes
     closing = MIDNIGHT + 61 * 60_000  # then an order closes that day
