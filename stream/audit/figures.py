@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from stream.audit.sql import DAY_MS, MINUTE_MS
+from stream.audit.sql import DAY_MS, EARLIEST_MS, MINUTE_MS
 
 TOP = 10
 BUSIEST = 20
@@ -57,11 +57,26 @@ PRODUCTS = f"""WITH top AS (
     ORDER BY net DESC, top.merchant_id, top.sku"""
 SECONDS = f"""SELECT occ - occ % 1000 AS s, {_SUMS} FROM day_ev GROUP BY s
     ORDER BY gross - refunds DESC, s LIMIT {BUSIEST}"""
-DEAD_LETTERS = """SELECT reason, count(*) FROM (
-        SELECT ts, msg_reason AS reason FROM fields WHERE msg_reason IS NOT NULL
-        UNION ALL SELECT ts, reason FROM verdict WHERE reason IS NOT NULL
-        UNION ALL SELECT v.ts, 'too_late' FROM counted c JOIN verdict v USING (p, off) WHERE c.too_late)
-    WHERE ts >= $start AND ts < $end GROUP BY reason ORDER BY reason"""
+# A dead letter counts in its stamp's day while that day is open in its partition (at the watermark
+# before it: counted orders and the chain's marks); a stamp of a closed day counts in the watermark's day,
+# which is open; a stamp before 2000 counts where the clock that judged it puts it (here: the stamp).
+DEAD_LETTERS = f"""WITH d AS (
+        SELECT p, off, ts, msg_reason AS reason FROM fields WHERE msg_reason IS NOT NULL
+        UNION ALL SELECT p, off, ts, reason FROM verdict WHERE reason IS NOT NULL
+        UNION ALL SELECT p, off, v.ts, 'too_late'
+            FROM counted c JOIN verdict v USING (p, off) WHERE c.too_late),
+    o AS (SELECT p, off, occ FROM counted WHERE counted UNION ALL SELECT p, off, NULL FROM d),
+    r AS (SELECT p, off, occ, coalesce(max(occ) OVER (PARTITION BY p ORDER BY off
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS run FROM o),
+    w AS (SELECT r.p, r.off, greatest(r.run, coalesce(m.wm, 0)) AS wm
+          FROM r ASOF LEFT JOIN marks m ON r.p = m.p AND r.off >= m.at WHERE r.occ IS NULL),
+    t AS (SELECT d.reason, d.ts, w.wm,
+                 greatest({EARLIEST_MS}, w.wm - $lateness - (w.wm - $lateness) % {DAY_MS}) AS open_from
+          FROM d JOIN w USING (p, off))
+    SELECT reason, count(*) FROM t
+    WHERE CASE WHEN ts >= open_from OR ts < {EARLIEST_MS} THEN ts ELSE wm END >= $start
+      AND CASE WHEN ts >= open_from OR ts < {EARLIEST_MS} THEN ts ELSE wm END < $end
+    GROUP BY reason ORDER BY reason"""
 RECORDS = "SELECT count(*) FILTER (WHERE ts >= $start AND ts < $end) FROM raw"
 OFFSETS = "SELECT p, min(off), max(off) FROM raw GROUP BY p ORDER BY p"
 # where each partition's watermark ends: its highest counted order or the chain's last mark
@@ -104,7 +119,7 @@ def day_figures(con: duckdb.DuckDBPyConnection, start: int, grace_ms: int, laten
                          for sku, title, m, qty, net in _rows(con, PRODUCTS)],
         "busiest_seconds": [{"start_ms": s, "orders": o, "gross_cents": g, "refunds_cents": r,
                              "net_cents": g - r} for s, o, g, r in _rows(con, SECONDS)],
-        "dead_letters": dict(_rows(con, DEAD_LETTERS, day)),
+        "dead_letters": dict(_rows(con, DEAD_LETTERS, {**day, "lateness": lateness_ms})),
         "late_events": late,
         "records": _rows(con, RECORDS, day)[0][0],
         "offsets": {p: (first, last) for p, first, last in _rows(con, OFFSETS)},

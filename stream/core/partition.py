@@ -228,9 +228,17 @@ class PartitionState:
 
     def _tally_day(self, stamp: int, now_ms: int) -> DaySales:
         """The day a dead letter or a reroute counts in: the record's own (Kafka timestamp) day while it is
-        open, else the day of the clock that judged it (a hostile stamp cannot open a day)."""
-        open_from = max(EARLIEST_MS, day_start(self.watermark - self.rules.allowed_lateness_ms))
-        ts = stamp if open_from <= stamp <= now_ms + self.rules.max_future_ms else now_ms
+        open; a stamp of a closed day, the watermark's day (open, and the same for every reader, whatever
+        clock judged the record); else (no usable stamp) the day of the clock that judged it (a hostile
+        stamp cannot open a day)."""
+        watermark = self.watermark
+        open_from = max(EARLIEST_MS, day_start(watermark - self.rules.allowed_lateness_ms))
+        if open_from <= stamp <= now_ms + self.rules.max_future_ms:
+            ts = stamp
+        elif EARLIEST_MS <= stamp < open_from:
+            ts = watermark
+        else:
+            ts = now_ms
         name = day_of(ts)
         sales = self.days.get(name)
         if sales is None:

@@ -405,7 +405,9 @@ def test_an_order_for_a_closed_day_is_too_late_and_the_day_closes() -> None:
                order_event(occurred_at=NOON, total_minor=400))  # too late
     result = log.recount()
     assert result.totals["gross_cents"] == 300
-    assert result.dead_letters == {"too_late": 1}
+    # Stamped in a day closed in its partition: tallied in the watermark's day (docs/events.md).
+    assert result.dead_letters == {}
+    assert log.recount("2026-11-28").dead_letters == {"too_late": 1}
     assert [e["offset"] for e in result.too_late] == [4]
     assert result.closed[home("m00001")] is True
     assert result.day_closed is False  # the other partitions have not closed it
@@ -432,7 +434,9 @@ def test_an_order_after_a_follow_mark_that_closed_its_day_is_too_late_one_before
     log.orders(order_event(occurred_at=NOON, total_minor=100), order_event(occurred_at=NOON, total_minor=200))
     result = log.recount(marks={p: [(1, DAY_END + HOUR)]})  # the step stood between the two orders
     assert result.totals["gross_cents"] == 100
-    assert [e["offset"] for e in result.too_late] == [1] and result.dead_letters == {"too_late": 1}
+    assert [e["offset"] for e in result.too_late] == [1] and result.dead_letters == {}
+    # the mark's watermark is the next day's: the dead letter of the closed day is tallied there
+    assert log.recount("2026-11-28", marks={p: [(1, DAY_END + HOUR)]}).dead_letters == {"too_late": 1}
     assert log.recount(marks={p: [(2, DAY_END + HOUR)]}).totals["gross_cents"] == 300
     # marks are floors: a lower one later does not take an earlier higher one back
     assert log.recount(marks={p: [(1, DAY_END + HOUR), (2, NOON)]}).totals["gross_cents"] == 100

@@ -198,11 +198,15 @@ class Partition:
         return outcome
 
     def _tally(self, stamp: int, now_ms: int) -> Day:
-        # The record's own day while it is open here; else the judging clock's (a hostile stamp opens none).
+        # The record's own day while it is open here; a stamp of a day closed here, the watermark's day;
+        # no usable stamp, the judging clock's (a hostile stamp opens none).
         open_from = self.watermark - self.contract.lateness_ms
         open_from -= open_from % DAY_MS
-        usable = max(open_from, EARLIEST_MS) <= stamp <= now_ms + self.contract.max_future_ms
-        return self._day(stamp if usable else now_ms)
+        if max(open_from, EARLIEST_MS) <= stamp <= now_ms + self.contract.max_future_ms:
+            return self._day(stamp)
+        if EARLIEST_MS <= stamp < open_from:
+            return self._day(self.watermark)
+        return self._day(now_ms)
 
     def _count(self, doc: dict[str, Any]) -> None:
         at, currency = doc["occurred_at"], doc["currency"]
