@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from loadgen import resume
 from loadgen.backfill import check_day, run_backfill
 from loadgen.catalog import Catalog
 from loadgen.faults import Faults
@@ -19,12 +18,13 @@ from loadgen.model import Model
 from loadgen.producer import Abandoned, Sender
 from loadgen.profiles import PROFILES, Profile, day_plan, profile
 from loadgen.progress import Progress, say, summary
-from loadgen.resume import NotThisRun, Skipping
+from loadgen.resume import Skipping, Verified
 from loadgen.send import send_file
 from loadgen.stop import Stop
 from loadgen.traffic import Sink, Traffic
 from loadgen.truth import Truth
 from stream import config
+from stream.jobs.prefix import Held, NotAPrefix, held_records
 from stream.kafka.admin import ensure_topics
 
 
@@ -155,11 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         shape = profile(args.profile, args.seed, args.merchants)
         catalog = Catalog(args.seed, args.merchants)
         plan = day_plan(shape, args.orders) if command == "backfill" else []
-    partitions, held = 0, dict[int, resume.Held]()
+    partitions, held = 0, dict[int, Held]()
     if command == "backfill":
         try:
             partitions, held = _resume(settings, args, catalog, shape, day_start, plan, stop)
-        except NotThisRun as exc:
+        except NotAPrefix as exc:
             say(f"error: topic {settings.orders_topic} already has records stamped {args.day} or later that "
                 f"this backfill cannot continue ({exc}): backfill into a new topic (ORDERS_TOPIC=...) or "
                 "backfill days oldest first, before live load")
@@ -203,10 +203,10 @@ def _traffic(args: argparse.Namespace, command: str, catalog: Catalog, sink: Sin
 
 
 def _resume(settings: config.Settings, args: argparse.Namespace, catalog: Catalog, shape: Profile,
-            day_start: int, plan: list[int], stop: Stop) -> tuple[int, dict[int, resume.Held]]:
+            day_start: int, plan: list[int], stop: Stop) -> tuple[int, dict[int, Held]]:
     """What an earlier run of this backfill left in the log (partition count, records held), checked by
     making the run's messages once without sending them (NotThisRun if they are not this run's)."""
-    partitions, held = resume.held(settings, day_start)
+    partitions, held = held_records(settings, settings.orders_topic, day_start)
     if not held:
         return partitions, held
     say(f"resuming: {sum(h.count for h in held.values()):,} records of {args.day} already in "
@@ -218,7 +218,7 @@ def _resume(settings: config.Settings, args: argparse.Namespace, catalog: Catalo
         if not stop.requested:
             dry.finish()
             check.check_complete()
-    except resume.Verified:
+    except Verified:
         pass
     return partitions, held
 

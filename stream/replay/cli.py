@@ -98,13 +98,16 @@ def export(settings: Settings, topic: str, args: argparse.Namespace) -> int:
 
 
 def import_(settings: Settings, topic: str, args: argparse.Namespace) -> int:
-    status, started = Status(), time.monotonic()
+    status, started = Status(lines=True), time.monotonic()
+    def show(stage: str, n: int) -> None:
+        status.show(f"importing {args.file}: {stage} {n:,} records")
+
     try:
-        header = import_file(settings, args.file, topic,
-                             lambda stage, n: status.show(f"importing {args.file}: {stage} {n:,} records"))
+        header, held = import_file(settings, args.file, topic, show)
     finally:
         status.close()
-    say(f"imported {header.records:,} records of {header.day} into {topic} in "
+    resumed = f" ({held:,} of them already there from an earlier run)" if held else ""
+    say(f"imported {header.records:,} records of {header.day} into {topic}{resumed} in "
         f"{time.monotonic() - started:.1f}s")
     return 0
 

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,32 @@ def test_a_backfill_stopped_then_killed_then_finished_writes_the_topic_of_an_uni
     again = processes.run(*args)  # a finished backfill started again sends nothing
     assert again.returncode == 0, again.stderr
     assert re.search(r" sent 0 ", again.stderr), again.stderr
+
+
+def test_an_import_stopped_then_killed_then_finished_writes_what_an_uninterrupted_import_writes(
+    processes: Processes, tmp_path: Path
+) -> None:
+    made = processes.run("-m", "loadgen", "backfill", "--orders", "120000", *BACKFILL)
+    assert made.returncode == 0, made.stderr
+    archive = tmp_path / "day.jsonl.gz"
+    exported = processes.run("-m", "stream", "export", "--day", DAY, "--out", str(archive))
+    assert exported.returncode == 0, exported.stderr
+    total = sum(len(p) for p in by_partition(records(processes.env["KAFKA_BOOTSTRAP"],
+                                                      processes.env["ORDERS_TOPIC"])).values())
+    whole = processes.run("-m", "stream", "import", str(archive), "--topic", "imported-whole")
+    assert whole.returncode == 0, whole.stderr
+
+    args = ("-m", "stream", "import", str(archive), "--topic", "imported")
+    written = r"progress: importing \S+: written ([\d,]+) records"
+    stopped = interrupt(processes, "import-1", args, written, total // 5, signal.SIGTERM)
+    assert stopped.returncode == 130 and "error: interrupted" in processes.log("import-1")
+    interrupt(processes, "import-2", args, written, total // 2, signal.SIGKILL)
+    last = processes.run(*args)
+    assert last.returncode == 0, last.stderr
+    held = progress(last.stderr, r"\(([\d,]+) of them already there from an earlier run\)")
+    assert total // 5 <= held < total, last.stderr  # both runs wrote a part, and this one the rest
+
+    bootstrap = processes.env["KAFKA_BOOTSTRAP"]
+    resumed = by_partition(records(bootstrap, "imported"))
+    assert resumed == by_partition(records(bootstrap, "imported-whole"))
+    assert sum(len(p) for p in resumed.values()) == total
