@@ -111,7 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         _live_options(p)
     backfill = sub.add_parser("backfill", formatter_class=formatter,
                               help="a whole past UTC day with its true event times, as fast as Kafka "
-                                   "takes it")
+                                   "takes it",
+                              description="Write a whole past UTC day with its true event times, as fast "
+                                          "as Kafka takes it. Stopped (Ctrl-C, SIGTERM, kill -9) and started "
+                                          "again with the same arguments, it continues where it stopped: "
+                                          "it passes over what the topic already holds of this run (checked "
+                                          "first) and writes the rest, so the topic ends as after an "
+                                          "uninterrupted run, no message twice.")
     backfill.add_argument("--day", required=True, default=argparse.SUPPRESS,
                           help="the UTC day, YYYY-MM-DD; must be over (required)")
     backfill.add_argument("--orders", type=_count(1, 10**10), required=True, default=argparse.SUPPRESS,

@@ -20,13 +20,12 @@ from stream.config import Settings
 from stream.core.dayreplay import DayReplay
 from stream.core.eventtime import Day, parse_day
 from stream.core.salesview import SalesView
-from stream.jobs import prefix
+from stream.jobs import dayexport, prefix
 from stream.kafka import KafkaException, timeindex
 from stream.kafka.admin import TopicError, create_topics, ensure_topics
 from stream.kafka.timeindex import DayLogError, NoOrders
 from stream.kafka.writer import Writer
-from stream.replay import archive, reading
-from stream.replay.run import wall_ms
+from stream.replay import archive
 
 TRANSACTION_TIMEOUT_MS = 900_000  # the broker's default ceiling (transaction.max.timeout.ms)
 CHUNK = 20_000  # records per import transaction: what a stopped import keeps, and continues after
@@ -37,24 +36,21 @@ class ImportRefused(DayLogError):
 
 
 def export_day(settings: Settings, topic: str, day: Day, path: Path,
-               on_progress: Callable[[DayReplay], None] = lambda replay: None) -> tuple[int, dict[str, int]]:
-    """Write the day's records to `path`; returns how many and the day's totals."""
-    partitions, spans = reading.locate(settings, topic, day)
-    writer = archive.ArchiveWriter(path, day.name, topic, partitions)
-    try:
-        replay = DayReplay(day, settings.rules, spans, wall_ms=wall_ms, partitions=partitions,
-                           on_record=writer.add)
-        reading.read(settings, topic, spans, replay, after_batch=lambda: on_progress(replay))
-        if replay.day_records == 0:
-            raise NoOrders(day.name, topic)
-        view = SalesView(settings.rules)
-        for checkpoint in replay.cut():
-            view.apply(checkpoint.encode())
-        totals = view.snapshot(day.name)["totals"]
-        writer.commit(totals=totals)
-    except BaseException:
-        writer.discard()
-        raise
+               on_progress: Callable[[DayReplay], None] = lambda replay: None, restart: bool = False,
+               say: Callable[[str], None] = lambda line: None) -> tuple[int, dict[str, int]]:
+    """Write the day's records to `path`, resuming an export of it that was stopped (FILE.progress)
+    unless `restart`; returns how many and the day's totals."""
+    replay, _ = dayexport.export(settings, topic, day, path, restart, on_progress, say)
+    if replay.day_records == 0:
+        replay.journal.remove()
+        raise NoOrders(day.name, topic)
+    view = SalesView(settings.rules)
+    for checkpoint in replay.cut():
+        view.apply(checkpoint.encode())
+    totals = view.snapshot(day.name)["totals"]
+    writer = dayexport.write_archive(replay, path, topic, replay.partitions)
+    writer.commit(totals=totals)
+    replay.journal.remove()
     return writer.records, totals
 
 

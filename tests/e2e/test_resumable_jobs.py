@@ -84,7 +84,7 @@ def test_a_backfill_stopped_then_killed_then_finished_writes_the_topic_of_an_uni
 def test_an_import_stopped_then_killed_then_finished_writes_what_an_uninterrupted_import_writes(
     processes: Processes, tmp_path: Path
 ) -> None:
-    made = processes.run("-m", "loadgen", "backfill", "--orders", "120000", *BACKFILL)
+    made = processes.run("-m", "loadgen", "backfill", "--orders", "60000", *BACKFILL)
     assert made.returncode == 0, made.stderr
     archive = tmp_path / "day.jsonl.gz"
     exported = processes.run("-m", "stream", "export", "--day", DAY, "--out", str(archive))
@@ -108,3 +108,30 @@ def test_an_import_stopped_then_killed_then_finished_writes_what_an_uninterrupte
     resumed = by_partition(records(bootstrap, "imported"))
     assert resumed == by_partition(records(bootstrap, "imported-whole"))
     assert sum(len(p) for p in resumed.values()) == total
+
+
+def test_an_export_stopped_then_killed_then_finished_writes_the_archive_of_an_uninterrupted_export(
+    processes: Processes, tmp_path: Path
+) -> None:
+    made = processes.run("-m", "loadgen", "backfill", "--orders", "60000", *BACKFILL)
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "whole").mkdir()  # the same file name: gzip keeps it in the archive's header
+    whole, out = tmp_path / "whole" / "day.jsonl.gz", tmp_path / "day.jsonl.gz"
+    uninterrupted = processes.run("-m", "stream", "export", "--day", DAY, "--out", str(whole))
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    total = progress(uninterrupted.stderr, r"exported ([\d,]+) records")
+
+    args = ("-m", "stream", "export", "--day", DAY, "--out", str(out))
+    read = r"progress: exporting \S+: read ([\d,]+)"
+    stopped = interrupt(processes, "export-1", args, read, total // 5, signal.SIGTERM)
+    assert stopped.returncode == 130 and "error: interrupted" in processes.log("export-1")
+    assert not out.exists() and (tmp_path / "day.jsonl.gz.progress").exists()
+    first = progress(processes.log("export-1"), read)
+    interrupt(processes, "export-2", args, read, first + (total - first) // 3, signal.SIGKILL)
+    assert "resuming the export" in processes.log("export-2")
+    last = processes.run(*args)
+    assert last.returncode == 0, last.stderr
+    assert progress(last.stderr, r"resuming the export from \S+: ([\d,]+) records already read") > first
+
+    assert out.read_bytes() == whole.read_bytes()
+    assert not (tmp_path / "day.jsonl.gz.progress").exists()
