@@ -59,7 +59,7 @@ class State(TypedDict):
 
 def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
     """The app's Kafka side: the aggregates feed folding into `view`, and the replay library."""
-    library = Library(settings.kafka, settings.replay_sessions_kept, settings.replay_tapes_loaded)
+    library = Library(settings.kafka, settings.replay_sessions_kept, settings.replay_tapes_loaded, view)
     return AggregatesFeed(settings.kafka, view), library
 
 
@@ -124,7 +124,7 @@ async def snapshot(request: Request) -> Response:
 
 
 async def days(request: Request) -> Response:
-    """The UTC days the orders log holds, newest first, for the page's replay picker."""
+    """The UTC days the workers counted records into, newest first, for the page's replay picker."""
     if not _authorized(request):
         return _unauthorized_json()
     library: Library = request.state.library
@@ -161,8 +161,12 @@ async def healthz(request: Request) -> Response:
         "data_age_ms": int(time.time() * 1000) - as_of_ms if as_of_ms else None,
         "consumer_lag": feed.lag,
         "unreadable_checkpoints": feed.unreadable,
+        # Every partition of `orders` the broker reports: records not counted yet, and those nobody counts.
+        "orders_lag": {str(p): lag for p, lag in feed.coverage.lags().items()},
+        "uncounted_partitions": feed.coverage.uncounted(time.monotonic()),
     }
-    return JSONResponse(body, status_code=200 if body["kafka"] and body["caught_up"] else 503)
+    healthy = body["kafka"] and body["caught_up"] and not body["uncounted_partitions"]
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 async def prometheus(request: Request) -> Response:

@@ -26,9 +26,10 @@ SAVE_EVERY_S = 0.5
 class JournaledReplay(DayReplay):
     """A DayReplay that keeps every record it is fed, and how far each partition got, in a journal."""
 
-    def __init__(self, day: Day, settings: Settings, spans: list[Span], partitions: int, journal: Journal
-                 ) -> None:
-        super().__init__(day, settings.rules, spans, wall_ms=wall_ms, partitions=partitions)
+    def __init__(self, day: Day, settings: Settings, topic: str, spans: list[Span], partitions: int,
+                 journal: Journal) -> None:
+        super().__init__(day, settings.rules, spans, wall_ms=wall_ms,
+                         partitions=reading.homes(settings, topic, partitions))
         self.journal = journal
         self.spans = spans
         self.partitions = partitions  # of the topic
@@ -84,7 +85,7 @@ def export(settings: Settings, topic: str, day: Day, path: Path, restart: bool,
     journal = Journal(beside(path), identity, restart)
     if journal.state is not None:  # the spans as the first run found them: the log may have grown since
         spans = [Span(p, start, stop) for p, start, stop in journal.state["spans"]]
-    replay = JournaledReplay(day, settings, spans, partitions, journal)
+    replay = JournaledReplay(day, settings, topic, spans, partitions, journal)
     restored = replay.restore() if journal.state is not None else 0
     if restored:
         say(f"resuming the export from {journal.path}: {restored:,} records already read")

@@ -14,13 +14,13 @@ import orjson
 from starlette.testclient import TestClient
 
 from app.config import AppSettings
+from app.coverage import Coverage
 from app.routes import create_app
 from app.sessions import Library, Loading, Preparation, ReplayRefused
 from stream import config
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
-from stream.core.salesview import SalesView
-from stream.kafka.timeindex import DayInLog
+from stream.core.salesview import DayInLog, SalesView
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTSERVER = "testserver"  # the Host header of TestClient's websockets (its requests use base_url)
@@ -46,6 +46,7 @@ class FakeFeed:
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     lag: int = 0
     unreadable: int = 0
+    coverage: Coverage = field(default_factory=lambda: Coverage(timeout_s=6))
 
     def reachable(self) -> bool:
         return self.up
