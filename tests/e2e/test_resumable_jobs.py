@@ -84,7 +84,7 @@ def test_a_backfill_stopped_then_killed_then_finished_writes_the_topic_of_an_uni
 def test_an_import_stopped_then_killed_then_finished_writes_what_an_uninterrupted_import_writes(
     processes: Processes, tmp_path: Path
 ) -> None:
-    made = processes.run("-m", "loadgen", "backfill", "--orders", "60000", *BACKFILL)
+    made = processes.run("-m", "loadgen", "backfill", "--orders", "150000", *BACKFILL)  # ~5 s to import
     assert made.returncode == 0, made.stderr
     archive = tmp_path / "day.jsonl.gz"
     exported = processes.run("-m", "stream", "export", "--day", DAY, "--out", str(archive))
