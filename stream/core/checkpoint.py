@@ -123,6 +123,7 @@ class Link(msgspec.Struct, frozen=True):
     start: int
     end: int
     now: int
+    wm: int = 0  # the watermark: what a peer worker follows (stream/worker/peers.py)
     skip: list[int] = []
     follow: int | None = None
 

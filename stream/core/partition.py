@@ -142,9 +142,11 @@ class PartitionState:
         if too_late and rejected[0] is not too_late[0]:
             rejected.sort(key=lambda item: item[0].offset())
         for record, why in rejected:
-            self._tally_day(_stamp(record), now).tally(reason=why.reason, offset=record.offset())
+            day = self._tally_day(_stamp(record), _clock(record, stamped, now))
+            day.tally(reason=why.reason, offset=record.offset())
         for record, _, _ in rerouted:
-            self._tally_day(_stamp(record), now).tally(rerouted=1, offset=record.offset())
+            day = self._tally_day(_stamp(record), _clock(record, stamped, now))
+            day.tally(rerouted=1, offset=record.offset())
         self.pending += len(records)
         self.since_snapshot += len(records)
         return Applied(rejected, rerouted)
@@ -377,6 +379,12 @@ class PartitionState:
 def _stamp(record: Any) -> int:
     kind, ts = record.timestamp()
     return int(ts) if kind else -1
+
+
+def _clock(record: Any, stamped: bool, now_ms: int) -> int:
+    # A replay judges each record by its own stamp; the range's first clock may be hours behind it.
+    stamp = _stamp(record) if stamped else -1
+    return stamp if stamp >= 0 else now_ms
 
 
 def _day_record(name: str, head: dict[str, Any], closed: bool) -> bytes:
