@@ -16,13 +16,15 @@ from loadgen.faults import Faults
 from loadgen.live import run_live
 from loadgen.model import Model
 from loadgen.producer import Abandoned, Sender
-from loadgen.profiles import PROFILES, day_plan, profile
+from loadgen.profiles import PROFILES, Profile, day_plan, profile
 from loadgen.progress import Progress, say, summary
+from loadgen.resume import Skipping, Verified
 from loadgen.send import send_file
 from loadgen.stop import Stop
-from loadgen.traffic import Traffic
+from loadgen.traffic import Sink, Traffic
 from loadgen.truth import Truth
 from stream import config
+from stream.jobs.prefix import Held, NotAPrefix, held_records
 from stream.kafka.admin import ensure_topics
 
 
@@ -109,7 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         _live_options(p)
     backfill = sub.add_parser("backfill", formatter_class=formatter,
                               help="a whole past UTC day with its true event times, as fast as Kafka "
-                                   "takes it")
+                                   "takes it",
+                              description="Write a whole past UTC day with its true event times, as fast "
+                                          "as Kafka takes it. Stopped (Ctrl-C, SIGTERM, kill -9) and started "
+                                          "again with the same arguments, it continues where it stopped: "
+                                          "it passes over what the topic already holds of this run (checked "
+                                          "first) and writes the rest, so the topic ends as after an "
+                                          "uninterrupted run, no message twice.")
     backfill.add_argument("--day", required=True, default=argparse.SUPPRESS,
                           help="the UTC day, YYYY-MM-DD; must be over (required)")
     backfill.add_argument("--orders", type=_count(1, 10**10), required=True, default=argparse.SUPPRESS,
@@ -145,27 +153,31 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         say(f"error: cannot reach Kafka at {settings.bootstrap} to prepare topics: {exc}")
         return 1
-    if command == "backfill" and _has_records_from(settings, day_start):
-        # A day behind later-stamped records is too late for the worker and unreachable for a replay.
-        say(f"error: topic {settings.orders_topic} already has records stamped {args.day} or later: backfill "
-            "into a new topic (ORDERS_TOPIC=...) or backfill days oldest first, before live load")
-        return 1
-
     stop = Stop().install()
     truth = Truth() if truth_path is not None else None
     sender = Sender(settings, on_failed=truth.failed if truth else None, stop_waiting=lambda: stop.requested)
     traffic = None
     if command != "send":
         shape = profile(args.profile, args.seed, args.merchants)
-        run_tag = args.day if command == "backfill" else str(time.time_ns())  # live runs never share ids
-        model = Model(Catalog(args.seed, args.merchants), args.seed, run_tag)
-        faults = Faults(args.seed, args.dup_rate, args.late_rate, args.late_max, args.bad_rate)
-        traffic = Traffic(model, sender, faults, truth)
-        model.prepare()
+        catalog = Catalog(args.seed, args.merchants)
         plan = day_plan(shape, args.orders) if command == "backfill" else []
+    partitions, held = 0, dict[int, Held]()
+    if command == "backfill":
+        try:
+            partitions, held = _resume(settings, args, catalog, shape, day_start, plan, stop)
+        except NotAPrefix as exc:
+            say(f"error: topic {settings.orders_topic} already has records stamped {args.day} or later that "
+                f"this backfill cannot continue ({exc}): backfill into a new topic (ORDERS_TOPIC=...) or "
+                "backfill days oldest first, before live load")
+            return 1
+        if stop.requested:
+            say("error: stopped before anything was sent")
+            return 1
+    if command != "send":
+        traffic = _traffic(args, command, catalog, Skipping(sender, partitions, held), truth)
     gc.freeze()  # the catalog lives for the whole run: keep the collector from re-scanning it
     # The clock starts here: setting up (catalog, baskets, the day's plan) is not sending.
-    progress = Progress(sender)
+    progress = Progress(sender, lines=command == "backfill")
     made = 0
     try:
         if traffic is None:
@@ -174,8 +186,11 @@ def main(argv: list[str] | None = None) -> int:
             run_backfill(traffic, shape, day_start, plan, stop, progress.update)
         else:
             run_live(traffic, sender, shape, args.rate, args.duration, args.speed, stop, progress.update)
-        if traffic is not None:
+        # A stopped backfill keeps its log a prefix of the whole run's: the duplicates still waiting stay
+        # unsent, to be sent in their place when the backfill is started again.
+        if traffic is not None and not (command == "backfill" and stop.requested):
             traffic.finish()
+        if traffic is not None:
             made = traffic.made
     except Abandoned as exc:
         if truth is not None:
@@ -184,14 +199,34 @@ def main(argv: list[str] | None = None) -> int:
     return _finish(sender, traffic, made, progress, stop, truth, truth_path)
 
 
-def _has_records_from(settings: config.Settings, start_ms: int) -> bool:
-    from stream.kafka import timeindex
+def _traffic(args: argparse.Namespace, command: str, catalog: Catalog, sink: Sink, truth: Truth | None
+             ) -> Traffic:
+    run_tag = args.day if command == "backfill" else str(time.time_ns())  # live runs never share ids
+    model = Model(catalog, args.seed, run_tag)
+    faults = Faults(args.seed, args.dup_rate, args.late_rate, args.late_max, args.bad_rate)
+    model.prepare()
+    return Traffic(model, sink, faults, truth)
 
-    probe = timeindex.probe(settings, "backfill")
+
+def _resume(settings: config.Settings, args: argparse.Namespace, catalog: Catalog, shape: Profile,
+            day_start: int, plan: list[int], stop: Stop) -> tuple[int, dict[int, Held]]:
+    """What an earlier run of this backfill left in the log (partition count, records held), checked by
+    making the run's messages once without sending them (NotThisRun if they are not this run's)."""
+    partitions, held = held_records(settings, settings.orders_topic, day_start)
+    if not held:
+        return partitions, held
+    say(f"resuming: {sum(h.count for h in held.values()):,} records of {args.day} already in "
+        f"{settings.orders_topic}; checking they are this backfill's")
+    check = Skipping(None, partitions, held)
+    dry = _traffic(args, "backfill", catalog, check, Truth() if getattr(args, "truth", None) else None)
     try:
-        return bool(timeindex.spans(probe, settings.orders_topic, start_ms))
-    finally:
-        probe.close()
+        run_backfill(dry, shape, day_start, plan, stop, lambda made: None)
+        if not stop.requested:
+            dry.finish()
+            check.check_complete()
+    except Verified:
+        pass
+    return partitions, held
 
 
 def _finish(sender: Sender, traffic: Traffic | None, made: int, progress: Progress, stop: Stop,
@@ -208,6 +243,8 @@ def _finish(sender: Sender, traffic: Traffic | None, made: int, progress: Progre
     progress.close()
     faults = {"duplicates": traffic.duplicates, "late": traffic.late, "malformed": traffic.malformed} \
         if traffic is not None else {}
+    if traffic is not None and isinstance(traffic.sender, Skipping):
+        faults["already_in_log"] = traffic.sender.skipped  # a resumed backfill's messages passed over
     if truth is not None and truth_path is not None:
         truth.write(truth_path, {"sent": sender.sent, "acknowledged": sender.acked, "failed": sender.failed})
     say(summary(sender, made, elapsed, faults))

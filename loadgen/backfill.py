@@ -12,6 +12,9 @@ from loadgen.traffic import Traffic
 from stream.core.eventtime import parse_day
 
 BATCH = 2000
+# A backfill's far_future events are 30 days after this fixed "now" (2100-01-01), not the wall clock's:
+# then the same day and seed make the same bytes, and a resumed run matches the log it continues.
+FROZEN_NOW_MS = 4_102_444_800_000
 
 
 def check_day(text: str, now_ms: int) -> int:
@@ -29,6 +32,7 @@ def run_backfill(traffic: Traffic, shape: Profile, day_start_ms: int, plan: list
     """`plan`: events in each second of the day (profiles.day_plan). `report(events made so far)` is called
     after each batch."""
     traffic.earliest_ms = day_start_ms  # late events stay inside the day
+    traffic.now_ms = lambda: FROZEN_NOW_MS
     times: list[int] = []
     sale: tuple[int, float] | None = None
     for second, count in enumerate(plan):

@@ -12,10 +12,16 @@ from rich.text import Text
 
 from loadgen.producer import Sender
 
+LINE_EVERY_S = 0.5  # off a terminal, with `lines`: a plain progress line this often
+
 
 class Progress:
-    def __init__(self, sender: Sender, live: bool | None = None) -> None:
+    def __init__(self, sender: Sender, live: bool | None = None, lines: bool = False) -> None:
+        """`lines`: off a terminal, print a `progress:` line every half second (a long job's log shows how far
+        it got)."""
         self.sender = sender
+        self.lines = lines
+        self._next_line = 0.0
         self.started = time.monotonic()
         self._samples: deque[tuple[float, int]] = deque(maxlen=8)  # (time, orders made): the last ~2 s
         self._next = 0.0
@@ -37,6 +43,11 @@ class Progress:
         self._next = now + 0.25
         self._samples.append((now, made))
         if self._live is None:
+            if self.lines and now >= self._next_line:
+                self._next_line = now + LINE_EVERY_S
+                s = self.sender
+                say(f"progress: events {made}  sent {s.sent}  acked {s.acked}  failed {s.failed}  "
+                    f"elapsed {now - self.started:.1f}s")
             return
         (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
         achieved = (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0

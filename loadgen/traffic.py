@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from loadgen.faults import KINDS, Faults
@@ -28,6 +28,7 @@ class Traffic:
         self.faults = faults or Faults()
         self.truth = truth
         self.earliest_ms = earliest_ms  # late events are not pushed before this (a backfilled day's start)
+        self.now_ms: Callable[[], int] = lambda: int(time.time() * 1000)  # what far_future is 30 days after
         self.made = 0  # events from the model, sent once each
         self.duplicates = 0
         self.late = 0
@@ -87,4 +88,4 @@ class Traffic:
         if self.truth is not None:
             self.truth.add_rejected(KINDS[kind])
         # Stamped with the stream's time, not its own (maybe absurd) occurred_at: the log stays in order.
-        return self.faults.malformed(kind, sample, int(time.time() * 1000)), key, at
+        return self.faults.malformed(kind, sample, self.now_ms()), key, at

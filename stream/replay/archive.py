@@ -2,12 +2,12 @@
 
 gzip-compressed JSON Lines (`zcat FILE | head` shows it):
 
-    {"format": "salesdash-day", "version": 1, "day": "2025-11-28", "topic": "orders", "partitions": 8, ...}
+    {"format": "salesdash-day", "version": 1, "day": "2025-11-28", "topic": "orders", "partitions": 8}
     {"p": 3, "o": 1200, "t": 1764288000123, "k": "bTAwMDE3", "v": "eyJldmVudF9pZCI6Ii4uLiJ9"}
     ...
     {"end": true, "records": 21588, "sha256": "9f2c...", "totals": {...}}
 
-A line per record, in log order within each partition: partition, original offset, Kafka timestamp, key
+A line per record, partition by partition, each in log order: partition, original offset, Kafka timestamp, key
 and value in base64 (malformed bytes survive exactly), and headers if it had any (`"h": [[name, base64]]`).
 The end line counts the records and holds the SHA-256 of all record lines: a file cut short, edited or
 damaged is refused whole, before anything is written back. The file is written as FILE.partial and
@@ -21,7 +21,6 @@ import binascii
 import gzip
 import hashlib
 import os
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -67,19 +66,17 @@ class ArchiveWriter:
         self.records = 0
         self._hash = hashlib.sha256()
         self._raw = self.partial.open("wb")  # closed by commit or discard
-        self._file = gzip.GzipFile(path.name, "wb", COMPRESSLEVEL, self._raw)  # the final name in its header
-        header = {"format": FORMAT, "version": VERSION, "day": day, "topic": topic, "partitions": partitions,
-                  "created_ms": int(time.time() * 1000)}
+        # The final name, and no time, in the gzip header: the same day exported twice is the same bytes.
+        self._file = gzip.GzipFile(path.name, "wb", COMPRESSLEVEL, self._raw, mtime=0)
+        header = {"format": FORMAT, "version": VERSION, "day": day, "topic": topic, "partitions": partitions}
         self._file.write(orjson.dumps(header) + b"\n")
 
     def add(self, record: Any) -> None:
         """Append a confluent-kafka Message (or anything with its accessors)."""
-        doc: dict[str, Any] = {"p": record.partition(), "o": record.offset(), "t": record.timestamp()[1],
-                               "k": _text(record.key()), "v": _text(record.value())}
-        headers = record.headers()
-        if headers:
-            doc["h"] = [[name, _text(value)] for name, value in headers]
-        line = orjson.dumps(doc) + b"\n"
+        self.add_line(line(record))
+
+    def add_line(self, line: bytes) -> None:
+        """Append a record line made by `line`."""
         self._hash.update(line)
         self._file.write(line)
         self.records += 1
@@ -96,6 +93,21 @@ class ArchiveWriter:
         self._file.close()
         self._raw.close()
         self.partial.unlink(missing_ok=True)
+
+
+def line(record: Any) -> bytes:
+    """A record's line in the archive: a confluent-kafka Message (or anything with its accessors)."""
+    doc: dict[str, Any] = {"p": record.partition(), "o": record.offset(), "t": record.timestamp()[1],
+                           "k": _text(record.key()), "v": _text(record.value())}
+    headers = record.headers()
+    if headers:
+        doc["h"] = [[name, _text(value)] for name, value in headers]
+    return orjson.dumps(doc) + b"\n"
+
+
+def parse(line: bytes) -> Entry:
+    """A record line back (one this program wrote)."""
+    return _entry(orjson.loads(line), 0)
 
 
 def verify(path: Path, on_progress: Callable[[int], None] | None = None) -> Header:

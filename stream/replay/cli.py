@@ -84,13 +84,13 @@ def _replaying(day: Day, speed: str, progress: Progress, view: SalesView) -> str
 
 def export(settings: Settings, topic: str, args: argparse.Namespace) -> int:
     day: Day = args.day
-    status, started = Status(), time.monotonic()
+    status, started = Status(lines=True), time.monotonic()
 
     def show(replay: DayReplay) -> None:
         status.show(f"exporting {day.name}: read {replay.read:,}  of the day {replay.day_records:,}")
 
     try:
-        records, totals = export_day(settings, topic, day, args.out, show)
+        records, totals = export_day(settings, topic, day, args.out, show, args.restart, say)
     finally:
         status.close()
     say(f"exported {records:,} records of {day.name} from {topic} to {args.out} in "
@@ -99,13 +99,16 @@ def export(settings: Settings, topic: str, args: argparse.Namespace) -> int:
 
 
 def import_(settings: Settings, topic: str, args: argparse.Namespace) -> int:
-    status, started = Status(), time.monotonic()
+    status, started = Status(lines=True), time.monotonic()
+    def show(stage: str, n: int) -> None:
+        status.show(f"importing {args.file}: {stage} {n:,} records")
+
     try:
-        header = import_file(settings, args.file, topic,
-                             lambda stage, n: status.show(f"importing {args.file}: {stage} {n:,} records"))
+        header, held = import_file(settings, args.file, topic, show)
     finally:
         status.close()
-    say(f"imported {header.records:,} records of {header.day} into {topic} in "
+    resumed = f" ({held:,} of them already there from an earlier run)" if held else ""
+    say(f"imported {header.records:,} records of {header.day} into {topic}{resumed} in "
         f"{time.monotonic() - started:.1f}s")
     return 0
 
@@ -160,16 +163,23 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", formatter_class=formatter,
                             help="write a day's raw records to a compressed file",
                             description="Write the records of a UTC day (valid or not, as the log holds "
-                                        "them) to a gzip'd day archive, FILE.partial first, FILE when done.")
+                                        "them) to a gzip'd day archive, FILE.partial first, FILE when done. "
+                                        "Stopped (Ctrl-C, SIGTERM, kill -9), it keeps what it has read in "
+                                        "FILE.progress; started again with the same arguments it continues "
+                                        "from there and writes the same bytes as a run never stopped.")
     export.add_argument("--day", required=True, help="the UTC day, YYYY-MM-DD")
     export.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the day")
+    export.add_argument("--restart", action="store_true",
+                        help="ignore FILE.progress left by a stopped export and start from the beginning")
     export.add_argument("--topic", help="read this topic instead of ORDERS_TOPIC")
     load = sub.add_parser("import", formatter_class=formatter,
                           help="write a day archive back to Kafka, all or nothing",
                           description="Check a day archive from end to end, then write its records to the "
-                                      "topic with their original keys, timestamps and partitions, in one "
-                                      "transaction. Refused if the topic already has records from that day "
-                                      "or later.")
+                                      "topic with their original keys, timestamps and partitions, in "
+                                      "transactions of 20,000 records. Stopped (Ctrl-C, SIGTERM, kill -9) "
+                                      "and started again with the same file and topic, it continues after "
+                                      "what the topic holds of the file: no record is written twice. "
+                                      "Refused if the topic holds other records from that day or later.")
     load.add_argument("file", type=Path, metavar="FILE", help="a file written by `export`")
     load.add_argument("--topic", help="write to this topic instead of ORDERS_TOPIC (created if missing)")
     return parser

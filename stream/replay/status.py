@@ -1,8 +1,10 @@
-"""What a long command shows while it runs: one live line on stderr, drawn only on a terminal."""
+"""What a long command shows while it runs: one live line on stderr on a terminal; off one, with
+`lines`, a plain `progress:` line every half second (a job's log then shows how far it got)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -14,9 +16,13 @@ from rich.text import Text
 from stream.config import Settings
 from stream.kafka import KafkaException
 
+LINE_EVERY_S = 0.5
+
 
 class Status:
-    def __init__(self, live: bool | None = None) -> None:
+    def __init__(self, live: bool | None = None, lines: bool = False) -> None:
+        self.lines = lines
+        self._next_line = 0.0
         console = Console(stderr=True)
         on = console.is_terminal if live is None else live
         self._live = Live(console=console, refresh_per_second=4, transient=True) if on else None
@@ -27,7 +33,12 @@ class Status:
     def show(self, line: str, force: bool = False) -> None:
         """Called often; redraws at most four times a second."""
         now = time.monotonic()
-        if self._live is None or (now < self._next and not force):
+        if self._live is None:
+            if self.lines and (now >= self._next_line or force):
+                self._next_line = now + LINE_EVERY_S
+                say(f"progress: {line}")
+            return
+        if now < self._next and not force:
             return
         self._next = now + 0.25
         self._live.update(Text(line))
@@ -46,7 +57,9 @@ def run_command(run: Callable[[Settings, str, argparse.Namespace], int], setting
                 args: argparse.Namespace, expected: tuple[type[Exception], ...], failed: int) -> int:
     """Run a command of `python -m stream` on `--topic` (default ORDERS_TOPIC): an interrupt, a Kafka
     error or an `expected` failure is one `error:` line and an exit status; anything else is a bug and
-    keeps its traceback."""
+    keeps its traceback. SIGTERM is an interrupt too: a job stops as on Ctrl-C, and continues when
+    started again."""
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return run(settings, args.topic or settings.orders_topic, args)
     except KeyboardInterrupt:
@@ -58,6 +71,10 @@ def run_command(run: Callable[[Settings, str, argparse.Namespace], int], setting
     except expected as exc:
         say(f"error: {_line(str(exc))}")
         return failed
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _line(text: str) -> str:

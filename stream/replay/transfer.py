@@ -3,7 +3,8 @@
 Export writes the records stamped in the day that a replay of it reads — valid or not, duplicates
 included — so export, then import into an empty topic, then replay gives the day's figures again.
 Import checks the whole file first, then writes every record with its original key, timestamp and
-partition in one Kafka transaction: consumers (the worker, replays) see all of the day or none of it.
+partition, in transactions of CHUNK records. Stopped (SIGTERM, kill -9) and started again, it continues
+after the last committed chunk (stream.jobs.prefix): no record is written twice.
 """
 
 from __future__ import annotations
@@ -14,18 +15,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stream.audit.murmur2 import partition_for
 from stream.config import Settings
 from stream.core.dayreplay import DayReplay
 from stream.core.eventtime import Day, parse_day
 from stream.core.salesview import SalesView
+from stream.jobs import dayexport, prefix
 from stream.kafka import KafkaException, timeindex
 from stream.kafka.admin import TopicError, create_topics, ensure_topics
 from stream.kafka.timeindex import DayLogError, NoOrders
 from stream.kafka.writer import Writer
-from stream.replay import archive, reading
-from stream.replay.run import wall_ms
+from stream.replay import archive
 
 TRANSACTION_TIMEOUT_MS = 900_000  # the broker's default ceiling (transaction.max.timeout.ms)
+CHUNK = 20_000  # records per import transaction: what a stopped import keeps, and continues after
 
 
 class ImportRefused(DayLogError):
@@ -33,56 +36,66 @@ class ImportRefused(DayLogError):
 
 
 def export_day(settings: Settings, topic: str, day: Day, path: Path,
-               on_progress: Callable[[DayReplay], None] = lambda replay: None) -> tuple[int, dict[str, int]]:
-    """Write the day's records to `path`; returns how many and the day's totals."""
-    partitions, spans = reading.locate(settings, topic, day)
-    writer = archive.ArchiveWriter(path, day.name, topic, partitions)
-    try:
-        replay = DayReplay(day, settings.rules, spans, wall_ms=wall_ms,
-                           partitions=reading.homes(settings, topic, partitions),
-                           on_record=writer.add)
-        reading.read(settings, topic, spans, replay, after_batch=lambda: on_progress(replay))
-        if replay.day_records == 0:
-            raise NoOrders(day.name, topic)
-        view = SalesView(settings.rules)
-        for checkpoint in replay.cut():
-            view.apply(checkpoint.encode())
-        totals = view.snapshot(day.name)["totals"]
-        writer.commit(totals=totals)
-    except BaseException:
-        writer.discard()
-        raise
+               on_progress: Callable[[DayReplay], None] = lambda replay: None, restart: bool = False,
+               say: Callable[[str], None] = lambda line: None) -> tuple[int, dict[str, int]]:
+    """Write the day's records to `path`, resuming an export of it that was stopped (FILE.progress)
+    unless `restart`; returns how many and the day's totals."""
+    replay, _ = dayexport.export(settings, topic, day, path, restart, on_progress, say)
+    if replay.day_records == 0:
+        replay.journal.remove()
+        raise NoOrders(day.name, topic)
+    view = SalesView(settings.rules)
+    for checkpoint in replay.cut():
+        view.apply(checkpoint.encode())
+    totals = view.snapshot(day.name)["totals"]
+    writer = dayexport.write_archive(replay, path, topic, replay.partitions)
+    writer.commit(totals=totals)
+    replay.journal.remove()
     return writer.records, totals
 
 
 def import_file(settings: Settings, path: Path, topic: str,
-                on_progress: Callable[[str, int], None] = lambda stage, n: None) -> archive.Header:
-    """Verify the archive, then write it to `topic` in one transaction."""
+                on_progress: Callable[[str, int], None] = lambda stage, n: None
+                ) -> tuple[archive.Header, int]:
+    """Verify the archive, then write it to `topic` in transactions of CHUNK records; returns the header
+    and how many records the topic already held from an earlier, stopped import of the same file."""
     header = archive.verify(path, lambda n: on_progress("checked", n))
     partitions = _prepare(settings, topic)
     start_ms = parse_day(header.day)[0]
-    probe = timeindex.probe(settings, "import")
-    try:
-        if timeindex.spans(probe, topic, start_ms):
-            raise ImportRefused(
-                f"topic {topic} already has records stamped {header.day} or later: the day would be counted "
-                f"twice or arrive too late for it; import into a new topic with --topic NAME")
-    finally:
-        probe.close()
-    same_layout = partitions == header.partitions  # else the key decides, as for any producer
     options: dict[str, Any] = {
         "transactional.id": f"salesdash-import-{topic}-{header.day}",  # fences an earlier, stuck import
         "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
-        "partitioner": "murmur2_random", "linger.ms": 20,
-        "batch.num.messages": 100_000, "queue.buffering.max.messages": 1_000_000,
+        "linger.ms": 20, "batch.num.messages": 100_000, "queue.buffering.max.messages": 1_000_000,
     }
     writer = Writer(settings, **options)
+    writer.init_transactions(30)  # aborts what a killed import left open: only committed chunks remain
+    place = placing(header.partitions, partitions)
+    held = prefix.held_records(settings, topic, start_ms)[1]
     try:
-        writer.init_transactions(30)
+        check = prefix.Prefix(held)
+        for entry in archive.entries(path):  # nothing is written unless the topic holds this file's prefix
+            if not check.left:
+                break
+            check.holds(place(entry), entry.value)
+        check.check_complete()
+    except prefix.NotAPrefix:
+        raise ImportRefused(
+            f"topic {topic} already has records stamped {header.day} or later: the day would be counted "
+            f"twice or arrive too late for it; import into a new topic with --topic NAME") from None
+    done = prefix.Prefix(held)
+    try:
         writer.begin_transaction()
+        written = 0
         for n, entry in enumerate(archive.entries(path), start=1):
-            writer.send(topic, entry.value, entry.key, partition=entry.partition if same_layout else -1,
-                        timestamp=entry.timestamp, headers=entry.headers)
+            partition = place(entry)
+            if done.holds(partition, entry.value):
+                continue
+            writer.send(topic, entry.value, entry.key, partition=partition, timestamp=entry.timestamp,
+                        headers=entry.headers)
+            written += 1
+            if written % CHUNK == 0:
+                writer.commit_transaction(300)
+                writer.begin_transaction()
             if n % 10_000 == 0:
                 writer.poll(0)
                 on_progress("written", n)
@@ -92,9 +105,18 @@ def import_file(settings: Settings, path: Path, topic: str,
             writer.abort_transaction(30)
         if isinstance(exc, KafkaException):
             reason = exc.args[0].str()
-            raise DayLogError(f"import into {topic} failed, nothing was written: {reason}") from None
+            raise DayLogError(f"import into {topic} failed: {reason} (run it again: it continues)") from None
         raise
-    return header
+    return header, done.passed
+
+
+def placing(archived: int, partitions: int) -> Callable[[archive.Entry], int]:
+    """Where an archived record goes: its own partition in a topic of the same layout, else where its key
+    puts it (murmur2, as the Java client and faust do; a keyless one by its old partition)."""
+    if archived == partitions:
+        return lambda entry: entry.partition
+    return lambda entry: entry.partition % partitions if entry.key is None else \
+        partition_for(entry.key, partitions)
 
 
 def _prepare(settings: Settings, topic: str) -> int:

@@ -36,9 +36,20 @@ def test_export_then_a_fresh_broker_then_import_then_replay_gives_the_same_day(
 
         topic = processes.env["ORDERS_TOPIC"]
         before = log_ends(fresh.bootstrap, topic)
-        again = elsewhere.run("-m", "stream", "import", str(archive))  # the day is there already
-        assert again.returncode == 1
-        assert again.stderr.strip().startswith(f"error: topic {topic} already has records stamped {DAY}")
+        again = elsewhere.run("-m", "stream", "import", str(archive))  # the day is there already: complete
+        assert again.returncode == 0, again.stderr
+        held = truth["counts"]["acknowledged"]
+        assert f"({held:,} of them already there from an earlier run)" in again.stderr
+        assert log_ends(fresh.bootstrap, topic) == before
+        other = tmp_path / "other.jsonl.gz"  # another day's file: refused, the topic holds later records
+        day_before = Processes({**processes.env, "ORDERS_TOPIC": f"{topic}-27"}, tmp_path)
+        backfill(day_before, tmp_path / "truth-27.json", orders=500, day="2025-11-27")
+        exported = day_before.run("-m", "stream", "export", "--day", "2025-11-27", "--out", str(other))
+        assert exported.returncode == 0, exported.stderr
+        refused = elsewhere.run("-m", "stream", "import", str(other))
+        assert refused.returncode == 1
+        want = f"error: topic {topic} already has records stamped 2025-11-27 "
+        assert refused.stderr.strip().startswith(want)
         assert log_ends(fresh.bootstrap, topic) == before
     finally:
         fresh.stop()

@@ -176,11 +176,15 @@ def test_a_backfill_behind_later_records_is_refused_and_sends_nothing(processes:
     assert first.returncode == 0, first.stderr
     topic = processes.env["ORDERS_TOPIC"]
     sent = len(records(processes.env["KAFKA_BOOTSTRAP"], topic))
-    for day in ("2025-11-27", "2025-11-28"):  # an earlier day, and the same day again
-        again = processes.run("-m", "loadgen", "backfill", "--day", day, "--orders", "500")
+    # An earlier day, and the same day with another count (not the run the log holds a part of).
+    for day, orders in (("2025-11-27", "500"), ("2025-11-28", "400")):
+        again = processes.run("-m", "loadgen", "backfill", "--day", day, "--orders", orders)
         assert again.returncode == 1
         assert again.stderr.strip().splitlines()[-1].startswith(
             f"error: topic {topic} already has records stamped {day} or later")
+    same = processes.run("-m", "loadgen", "backfill", "--day", "2025-11-28", "--orders", "500")
+    assert same.returncode == 0, same.stderr  # the same backfill again: resumed, already complete
+    assert "sent 0 " in same.stderr and "already_in_log 500" in same.stderr
     assert len(records(processes.env["KAFKA_BOOTSTRAP"], topic)) == sent
     later = processes.run("-m", "loadgen", "backfill", "--day", "2025-11-29", "--orders", "500")
     assert later.returncode == 0, later.stderr  # days oldest first are fine

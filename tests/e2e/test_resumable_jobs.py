@@ -1,0 +1,137 @@
+"""Long jobs stopped mid-way — SIGTERM once, kill -9 once — and started again finish with the same result,
+byte for byte, as a run that was never interrupted: the backfill's records in the topic, the export's
+archive, the import's records, the audit's JSON and the report's HTML."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Processes, wait_until
+from tests.e2e.test_loadgen_kafka import Record, records
+
+pytestmark = pytest.mark.kafka
+
+DAY = "2025-11-28"
+BACKFILL = ("--day", DAY, "--seed", "6", "--dup-rate", "0.05", "--late-rate", "0.1", "--late-max", "120",
+            "--bad-rate", "0.03")
+
+
+def by_partition(log: list[Record]) -> dict[int, list[Record]]:
+    """Each partition's records in log order (the order across partitions is the consumer's)."""
+    out: dict[int, list[Record]] = defaultdict(list)
+    for record in log:
+        out[record.partition].append(record)
+    return dict(out)
+
+
+def progress(log: str, pattern: str) -> int:
+    """The newest count a `progress:`-style line of the log shows for `pattern` (a regex with one group)."""
+    found = re.findall(pattern, log)
+    return int(found[-1].replace(",", "")) if found else 0
+
+
+def interrupt(processes: Processes, name: str, args: tuple[str, ...], pattern: str, at: int,
+              how: signal.Signals) -> subprocess.Popen[bytes]:
+    """Start a job, wait until its progress shows `at`, send it `how`, and wait for it to end."""
+    job = processes.start(name, *args)
+    wait_until(lambda: job.poll() is None and progress(processes.log(name), pattern) >= at, 60,
+               message=f"{name} to reach {at:,}")
+    os.killpg(job.pid, how)
+    job.wait(60)
+    return job
+
+
+def test_a_backfill_stopped_then_killed_then_finished_writes_the_topic_of_an_uninterrupted_run(
+    processes: Processes
+) -> None:
+    orders = 300_000  # about 2 s a run here
+    args = ("-m", "loadgen", "backfill", "--orders", str(orders), *BACKFILL)
+    env = processes.env
+    whole_topic = env["ORDERS_TOPIC"] + "-whole"
+    whole = Processes({**env, "ORDERS_TOPIC": whole_topic}, processes.logs)
+    uninterrupted = whole.run(*args)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+
+    acked = r"progress: events \d+  sent \d+  acked (\d+)"
+    stopped = interrupt(processes, "backfill-1", args, acked, orders // 6, signal.SIGTERM)
+    assert stopped.returncode == 0, processes.log("backfill-1")  # a clean stop: what was sent is acked
+    first = progress(processes.log("backfill-1"), r"done: events \d+  sent \d+  acked (\d+)")
+    assert 0 < first < orders
+    # The second run resumes, passes over what the first wrote, and is killed while it sends more.
+    interrupt(processes, "backfill-2", args, acked, 20_000, signal.SIGKILL)  # this run's own acks
+    assert "resuming:" in processes.log("backfill-2")
+    last = processes.run(*args)
+    assert last.returncode == 0, last.stderr
+    passed_over = progress(last.stderr, r"already_in_log (\d+)")
+    assert first < passed_over < orders  # the killed run wrote some, and this one wrote the rest
+    assert progress(last.stderr, r"sent (\d+)") > 0
+
+    resumed = by_partition(records(env["KAFKA_BOOTSTRAP"], env["ORDERS_TOPIC"]))
+    assert resumed == by_partition(records(env["KAFKA_BOOTSTRAP"], whole_topic))
+
+    again = processes.run(*args)  # a finished backfill started again sends nothing
+    assert again.returncode == 0, again.stderr
+    assert re.search(r" sent 0 ", again.stderr), again.stderr
+
+
+def test_an_import_stopped_then_killed_then_finished_writes_what_an_uninterrupted_import_writes(
+    processes: Processes, tmp_path: Path
+) -> None:
+    made = processes.run("-m", "loadgen", "backfill", "--orders", "150000", *BACKFILL)  # ~5 s to import
+    assert made.returncode == 0, made.stderr
+    archive = tmp_path / "day.jsonl.gz"
+    exported = processes.run("-m", "stream", "export", "--day", DAY, "--out", str(archive))
+    assert exported.returncode == 0, exported.stderr
+    total = sum(len(p) for p in by_partition(records(processes.env["KAFKA_BOOTSTRAP"],
+                                                      processes.env["ORDERS_TOPIC"])).values())
+    whole = processes.run("-m", "stream", "import", str(archive), "--topic", "imported-whole")
+    assert whole.returncode == 0, whole.stderr
+
+    args = ("-m", "stream", "import", str(archive), "--topic", "imported")
+    written = r"progress: importing \S+: written ([\d,]+) records"
+    stopped = interrupt(processes, "import-1", args, written, total // 5, signal.SIGTERM)
+    assert stopped.returncode == 130 and "error: interrupted" in processes.log("import-1")
+    interrupt(processes, "import-2", args, written, total // 2, signal.SIGKILL)
+    last = processes.run(*args)
+    assert last.returncode == 0, last.stderr
+    held = progress(last.stderr, r"\(([\d,]+) of them already there from an earlier run\)")
+    assert total // 5 <= held < total, last.stderr  # both runs wrote a part, and this one the rest
+
+    bootstrap = processes.env["KAFKA_BOOTSTRAP"]
+    resumed = by_partition(records(bootstrap, "imported"))
+    assert resumed == by_partition(records(bootstrap, "imported-whole"))
+    assert sum(len(p) for p in resumed.values()) == total
+
+
+def test_an_export_stopped_then_killed_then_finished_writes_the_archive_of_an_uninterrupted_export(
+    processes: Processes, tmp_path: Path
+) -> None:
+    made = processes.run("-m", "loadgen", "backfill", "--orders", "60000", *BACKFILL)
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "whole").mkdir()  # the same file name: gzip keeps it in the archive's header
+    whole, out = tmp_path / "whole" / "day.jsonl.gz", tmp_path / "day.jsonl.gz"
+    uninterrupted = processes.run("-m", "stream", "export", "--day", DAY, "--out", str(whole))
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+    total = progress(uninterrupted.stderr, r"exported ([\d,]+) records")
+
+    args = ("-m", "stream", "export", "--day", DAY, "--out", str(out))
+    read = r"progress: exporting \S+: read ([\d,]+)"
+    stopped = interrupt(processes, "export-1", args, read, total // 5, signal.SIGTERM)
+    assert stopped.returncode == 130 and "error: interrupted" in processes.log("export-1")
+    assert not out.exists() and (tmp_path / "day.jsonl.gz.progress").exists()
+    first = progress(processes.log("export-1"), read)
+    interrupt(processes, "export-2", args, read, first + (total - first) // 3, signal.SIGKILL)
+    assert "resuming the export" in processes.log("export-2")
+    last = processes.run(*args)
+    assert last.returncode == 0, last.stderr
+    assert progress(last.stderr, r"resuming the export from \S+: ([\d,]+) records already read") > first
+
+    assert out.read_bytes() == whole.read_bytes()
+    assert not (tmp_path / "day.jsonl.gz.progress").exists()
