@@ -8,7 +8,6 @@ commits, and the child reads `orders` with a throwaway group id.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 import orjson
 
 from app import registry
+from app.lookups import Lookups
 from app.playback import Tape
 from stream.config import Settings
 from stream.core import eventtime
@@ -34,6 +34,8 @@ from stream.replay.session import new_id, registry_topic
 log = logging.getLogger("salesdash.app")
 ROOT = Path(__file__).resolve().parent.parent
 DAYS_FRESH_S = 10.0  # the day list is looked up at most this often
+# Asked for fresh (a day not in the list), it is still at most this old: a flood of unknown days is one scan.
+DAYS_FRESHEST_S = 2.0
 OPEN_WAIT_S = 30.0  # how long a session id may stay unknown while its preparation starts
 GONE_WAIT_S = 10.0  # how long a session may still say "running" after its preparation exited
 
@@ -80,6 +82,11 @@ class Loading:
 
     def close(self) -> None:
         self._stop.set()
+
+    @property
+    def prepared_here(self) -> bool:
+        """This app started the session's preparation: its registry entry may take a while to appear."""
+        return self._preparation is not None
 
     def _run(self) -> None:
         reader = Reader.open(self._settings, "app-replay", missing_is_empty=True)
@@ -161,18 +168,15 @@ class Library:
         self.settings = settings
         self.sessions_kept = sessions_kept
         self.tapes_loaded = tapes_loaded
-        self._days: tuple[float, list[DayInLog]] | None = None
         self._preparations: dict[str, Preparation] = {}
         self._loading: OrderedDict[str, Loading] = OrderedDict()  # least recently opened first
         self._used_ms: dict[str, int] = {}  # session -> when this app last handed it out or opened it
         self._forgetting: set[str] = set()  # sessions being deleted: no viewer may open them meanwhile
         self._logs = Path(tempfile.mkdtemp(prefix="salesdash-replays-"))
+        self.lookups = Lookups()
 
     async def days(self, fresh: bool = False) -> list[DayInLog]:
-        now = time.monotonic()
-        if self._days is None or fresh or now - self._days[0] > DAYS_FRESH_S:
-            self._days = (now, await asyncio.to_thread(self._look_up_days))
-        return self._days[1]
+        return await self.lookups.get("days", self._look_up_days, DAYS_FRESHEST_S if fresh else DAYS_FRESH_S)
 
     def _look_up_days(self) -> list[DayInLog]:
         consumer = timeindex.probe(self.settings, "days")
@@ -191,7 +195,7 @@ class Library:
             raise ReplayRefused(f"day: {exc}", 400) from None
         if not any(d.name == wanted.name for d in await self.days(fresh=True)):
             raise ReplayRefused(str(timeindex.NoOrders(day, self.settings.orders_topic)), 404)
-        found = await asyncio.to_thread(self._read_registry)
+        found = await self.lookups.get("registry", self._read_registry, 0.0)
         kept = registry.closed_session(found, day, self.settings.orders_topic)
         if kept is not None:
             self._used_ms[kept] = int(time.time() * 1000)
@@ -244,7 +248,7 @@ class Library:
                 loading = self._loading.pop(session, None)
                 if loading is not None:
                     loading.close()
-            for session in await asyncio.to_thread(self._forget, victims):
+            for session in await self.lookups.run(lambda: self._forget(victims)):
                 self._used_ms.pop(session, None)
         finally:
             self._forgetting.difference_update(victims)
@@ -282,6 +286,7 @@ class Library:
             self._loading.pop(session).close()
 
     def shutdown(self) -> None:
+        self.lookups.shutdown()
         for loading in self._loading.values():
             loading.close()
         for preparation in self._preparations.values():

@@ -67,6 +67,7 @@ class StubLoading(Loading):
         self.doc = self.tape = None
         self.failed = None if known else f"no replay session {session}"
         self.users = 0
+        self._preparation = None
 
     def close(self) -> None:
         pass
