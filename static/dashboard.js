@@ -186,6 +186,8 @@ function handleMessage(raw) {
     return;
   }
   if (outcome !== "applied") return;
+  // Which app process's view the figures are of (tests and a curious operator read it).
+  if (msg.type === "snapshot") document.body.dataset.epoch = sequence.epoch ?? "";
   if (state.day !== before) {
     verifyPanel.setDay(state.day);
     el.day.textContent = state.day === null ? "—" : state.day;
