@@ -50,6 +50,7 @@ class Settings:
     snapshot_every_s: int  # ... or this long, whichever comes first
     aggregates_retention_ms: int  # how long checkpoints are kept (snapshots make older ones unneeded)
     dlq_retention_ms: int
+    transaction_timeout_s: int  # the broker aborts (and fences) a partition's transaction open this long
 
 
 def load() -> Settings:
@@ -88,4 +89,5 @@ def load() -> Settings:
         snapshot_every_s=_int("STREAM_SNAPSHOT_EVERY_S", 300),
         aggregates_retention_ms=_int("AGGREGATES_RETENTION_S", 3 * 86_400) * 1000,
         dlq_retention_ms=_int("DLQ_RETENTION_S", 7 * 86_400) * 1000,
+        transaction_timeout_s=_int("STREAM_TRANSACTION_TIMEOUT_S", 60),
     )

@@ -165,6 +165,11 @@ def dead_letters_on(app: App, days: set[str]) -> dict[str, int]:
 @pytest.fixture
 def stack(processes: Processes) -> App:
     """Worker and app running against this test's topics (no load: the test sends what it needs)."""
+    return start_stack(processes)
+
+
+def start_stack(processes: Processes) -> App:
+    """Start the worker and the app as a user would; returns the app once it answers."""
     port = free_port()
     worker = processes.start("stream", "-m", "stream")
     processes.start("app", "-m", "app", "--port", str(port))

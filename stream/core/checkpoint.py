@@ -9,6 +9,10 @@ reroutes of its range, so state, offsets and side effects never disagree.
 Readers (the app, a recovering worker, an audit) fold a partition's records in log order and accept one
 only if it continues the chain (`start` == the `end` already accepted). A snapshot (stream.core.snapshot)
 gives the chain a base, so a reader starts near the end instead of at the beginning.
+
+A checkpoint too large for one record (many days in one range) is written as several (`parts`), in one
+transaction: all but the last cover the empty range [start, start), so every reader folds them in turn
+without knowing they are parts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from stream.core.budget import RECORD_BUDGET
 from stream.core.daysales import DayView
 from stream.core.eventtime import parse_day
 from stream.core.totals import Totals
@@ -42,6 +47,7 @@ class Checkpoint:
     days: dict[str, dict[str, Any]]  # YYYY-MM-DD -> DaySales.changes()
     closed: list[str] = field(default_factory=list)  # days closed in this range: they can no longer change
     skip: list[int] = field(default_factory=list)  # offsets a recount must pass over (they broke counting)
+    held_watermark: int | None = None  # what readers held before this one (not encoded): the leading parts'
 
     def encode(self) -> bytes:
         doc: dict[str, Any] = {"v": VERSION, "p": self.partition, "start": self.start, "end": self.end,
@@ -52,6 +58,34 @@ class Checkpoint:
         if self.skip:
             doc["skip"] = self.skip
         return orjson.dumps(doc)
+
+    def parts(self, budget: int = RECORD_BUDGET) -> list[bytes]:
+        """The records to write, in order and in one transaction, each at most `budget` bytes: folded in
+        turn they give what `encode()` would. Days are packed whole in their order; a day too large for
+        one record has its minutes and seconds spread over several. Only the last part covers the range
+        and says which days closed, with the new watermark; the others carry the watermark readers held,
+        so a reader that compacts past days between two parts never takes a day for over too early."""
+        whole = self.encode()
+        if len(whole) <= budget:
+            return [whole]
+        final = Checkpoint(self.partition, self.start, self.end, self.now_ms, self.watermark,
+                           self.written_ms, {}, closed=self.closed, skip=self.skip)
+        room = budget - len(final.encode())  # `closed` names days since 2000 at most: ~140 KB, bounded
+        groups: list[dict[str, dict[str, Any]]] = [{}]
+        used = 0
+        for name, doc in self.days.items():
+            for piece in _pieces(doc, room - _entry(name, {})):
+                size = _entry(name, piece)
+                if groups[-1] and used + size > room:
+                    groups.append({})
+                    used = 0
+                _merge(groups[-1].setdefault(name, {}), piece)
+                used += size
+        held = self.watermark if self.held_watermark is None else self.held_watermark
+        leading = [Checkpoint(self.partition, self.start, self.start, self.now_ms, held, self.written_ms,
+                              days) for days in groups[:-1]]
+        final.days = groups[-1]
+        return [record.encode() for record in (*leading, final)]
 
     @classmethod
     def decode(cls, raw: bytes | None) -> Checkpoint:
@@ -96,6 +130,44 @@ def link(raw: bytes | None) -> Link:
     if found.v != VERSION or found.end < found.start:
         raise Unreadable(f"not a version {VERSION} checkpoint")
     return found
+
+
+def _entry(name: str, doc: dict[str, Any]) -> int:
+    """Bytes a day adds to a checkpoint's `days` (its name, the colon, the doc and a comma)."""
+    return len(orjson.dumps(name)) + len(orjson.dumps(doc)) + 2
+
+
+def _pieces(doc: dict[str, Any], room: int) -> list[dict[str, Any]]:
+    """`doc` whole if it fits in `room` bytes, else split: everything but the minutes and seconds in the
+    first piece, then those spread over pieces that each fill `room` (every value is absolute, so the
+    pieces folded in order give the doc). Each piece carries `t`, which a reader always expects."""
+    if len(orjson.dumps(doc)) <= room:
+        return [doc]
+    head = {k: v for k, v in doc.items() if k not in ("m", "s")}
+    pieces = [head]
+    base = len(orjson.dumps({"t": doc["t"], "m": {}}))
+    for key in ("m", "s"):
+        chunk: dict[str, Any] = {}
+        used = base
+        for bucket, values in doc.get(key, {}).items():
+            size = len(orjson.dumps({bucket: values})) - 1  # the item and its comma
+            if chunk and used + size > room:
+                pieces.append({"t": doc["t"], key: chunk})
+                chunk, used = {}, base
+            chunk[bucket] = values
+            used += size
+        if chunk:
+            pieces.append({"t": doc["t"], key: chunk})
+    return pieces
+
+
+def _merge(into: dict[str, Any], piece: dict[str, Any]) -> None:
+    """Two pieces of a day in one part: their minutes and seconds are different buckets."""
+    for key, value in piece.items():
+        if key in ("m", "s"):
+            into.setdefault(key, {}).update(value)
+        else:
+            into[key] = value
 
 
 def _int(value: Any) -> int:

@@ -60,6 +60,7 @@ class PartitionState:
         self.days: dict[str, DaySales] = {}
         self.dedupe = Dedupe(rules.dedupe_horizon_ms)
         self.watermark = 0
+        self.published_watermark = 0  # the watermark of the last checkpoint: what readers hold
         self.end: int | None = None  # every input offset below this is applied; None: nothing yet
         self.skip: set[int] = set()  # offsets to pass over: they broke counting once
         self.counted = 0
@@ -251,7 +252,8 @@ class PartitionState:
             if sales.pending or name in closing:
                 docs[name] = sales.changes(now, self.rules.sketch_every_ms, closing=name in closing)
         record = Checkpoint(self.partition, start, self.end, now, self.watermark, written_ms, docs,
-                            closed=closing, skip=self._skipped)
+                            closed=closing, skip=self._skipped, held_watermark=self.published_watermark)
+        self.published_watermark = self.watermark
         for name in closing:
             sales = self.days.pop(name)
             self._closed_heads[name] = sales.head()
@@ -305,7 +307,7 @@ class PartitionState:
                                                 snapshot.products.get(name, {}))
         pieces = [Piece.decode(number, raw) for number, raw in snapshot.pieces.items()]
         state.dedupe.restore(pieces, snapshot.state.watermark)
-        state.watermark = snapshot.state.watermark
+        state.watermark = state.published_watermark = snapshot.state.watermark
         state.end = snapshot.state.end
         return state
 

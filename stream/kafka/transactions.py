@@ -5,12 +5,19 @@ topic and p. The newest owner's `init_transactions()` aborts whatever the previo
 the producer epoch: from then on the old one cannot commit anything (a paused VM, a GC pause, SIGSTOP: it
 finds out at its next commit, with `Fenced`). A checkpoint, its dead letters, its reroutes and a snapshot
 are committed together or not at all, and readers read committed records only.
+
+Every error of a transactional call is classified (`classify`), the way Kafka Streams does it: a writer
+that can never commit again (fenced, its transaction aborted by the broker's timeout, a fatal error) is
+`Fenced`, and the worker gives the partition up, as a "task migrated"; an abortable error is aborted and
+`TransactionFailed`; an error after which the transaction's outcome is unknown (a commit that timed out)
+is `TransactionFailed(fatal=True)`: the writer is replaced; anything else is a configuration failure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from enum import Enum
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -19,12 +26,41 @@ from stream.config import Settings
 from stream.kafka.writer import Headers, Writer
 
 log = logging.getLogger("salesdash.kafka")
-_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH,
-           KafkaError.TRANSACTION_COORDINATOR_FENCED}
+# Codes after which this producer can never commit again. librdkafka reports a fence as _FENCED (fatal), a
+# later produce() as _FATAL with fatal() False (the error is built from the code alone), and a transaction
+# the broker aborted for its timeout as a fence too (the coordinator bumped the epoch).
+_LOST = {KafkaError._FATAL, KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH,
+         KafkaError.TRANSACTION_COORDINATOR_FENCED, KafkaError.INVALID_PRODUCER_ID_MAPPING,
+         KafkaError.INVALID_TXN_STATE}
+# produce() outside a usable transaction (it is in an abortable error state): abort, then start again.
+_ABORTABLE = {KafkaError._STATE, KafkaError.TRANSACTION_ABORTABLE}
+# The transaction may or may not have been committed: only a fresh claim (init_transactions) settles it.
+_UNKNOWN = {KafkaError._TIMED_OUT, KafkaError._TIMED_OUT_QUEUE, KafkaError._TRANSPORT,
+            KafkaError._ALL_BROKERS_DOWN, KafkaError._MSG_TIMED_OUT, KafkaError._PURGE_QUEUE,
+            KafkaError._PURGE_INFLIGHT}
+
+
+class Kind(Enum):
+    LOST = "lost"  # never commits again: give the partition up (a newer owner may hold it)
+    ABORT = "abort"  # abort the transaction; the writer stays usable
+    UNKNOWN = "unknown"  # the transaction's outcome is unknown: replace the writer
+    CONFIG = "config"  # neither: a configuration or programming failure, raised as it is
+
+
+def classify(error: KafkaError) -> Kind:
+    """What an error raised by a transactional producer means for its partition."""
+    if error.fatal() or error.code() in _LOST or "fenced" in error.str().lower():
+        return Kind.LOST
+    if error.txn_requires_abort() or error.code() in _ABORTABLE:
+        return Kind.ABORT
+    if error.retriable() or error.code() in _UNKNOWN:
+        return Kind.UNKNOWN
+    return Kind.CONFIG
 
 
 class Fenced(RuntimeError):
-    """A newer owner of the partition has taken over: nothing of this writer will ever be committed."""
+    """This writer can never commit again: a newer owner of the partition claimed it, the broker aborted
+    its transaction for its timeout, or librdkafka raised a fatal error. Nothing of it will be committed."""
 
 
 class TransactionFailed(RuntimeError):
@@ -51,12 +87,15 @@ class PartitionWriter:
         self.open = False
         options: dict[str, Any] = {
             "transactional.id": transactional_id(settings, partition),
-            "transaction.timeout.ms": 60_000,  # a stuck owner's transaction is aborted this long after
+            # A stuck owner's transaction is aborted this long after it began (and the owner then fenced).
+            "transaction.timeout.ms": settings.transaction_timeout_s * 1000,
+            "error_cb": self._on_error,
             "retry.backoff.ms": 10,  # the default 100 ms waits out every CONCURRENT_TRANSACTIONS retry
             "linger.ms": 0,  # commit flushes anyway: lingering only delays it
         }
         self._writer = Writer(settings, on_delivery=self._delivered, **options)
         self._errors: list[KafkaError] = []
+        self._fatal: KafkaError | None = None  # why the producer died: later calls say only _FATAL
 
     def init(self, timeout: float = 30.0) -> None:
         """Claim the partition: fences every earlier writer with this id and ends its open transaction."""
@@ -98,24 +137,41 @@ class PartitionWriter:
     def _call(self, method: Any, *args: Any) -> None:
         try:
             method(*args)
-        except KafkaException as exc:
-            raise self._translated(exc.args[0]) from exc
-        except SystemError as exc:  # with a delivery callback set, librdkafka's error arrives as the cause
-            cause = exc.__cause__
-            if isinstance(cause, KafkaException):
-                raise self._translated(cause.args[0]) from exc
-            raise
+        except (KafkaException, SystemError) as exc:
+            error = _kafka_error(exc)
+            if error is None:
+                raise
+            raise self._translated(error) from exc
 
     def _translated(self, error: KafkaError) -> Exception:
         self.open = False
-        if error.code() in _FENCED or "fenced" in error.str().lower():
-            return Fenced(f"partition {self.partition}: {error.str()}")
-        if error.fatal():
-            return TransactionFailed(f"partition {self.partition}: {error.str()}", fatal=True)
-        if error.txn_requires_abort():
-            self.abort()
-            return TransactionFailed(f"partition {self.partition}: {error.str()}")
+        kind = classify(error)
+        why = f"partition {self.partition}: {error.str()}"
+        if kind is Kind.LOST:
+            with contextlib.suppress(KafkaException, SystemError):
+                self._writer.poll(0)  # serves error_cb: librdkafka names the fatal error's cause only there
+            cause = self._fatal
+            return Fenced(why if cause is None or cause.str() in why else f"{why} ({cause.str()})")
+        if kind is Kind.ABORT:
+            return self._aborted(why)
+        if kind is Kind.UNKNOWN:
+            return TransactionFailed(why, fatal=True)
         return KafkaException(error)
+
+    def _aborted(self, why: str) -> Exception:
+        try:
+            self._writer.abort_transaction(30)
+        except (KafkaException, SystemError) as exc:  # the abort says what the writer is now
+            error = _kafka_error(exc)
+            if error is not None and classify(error) is Kind.LOST:
+                return Fenced(f"{why}; then {error.str()}")
+            return TransactionFailed(f"{why}; the abort failed too ({exc})", fatal=True)
+        return TransactionFailed(why)
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self._fatal = error
+        log.debug("partition %d: kafka: %s", self.partition, error.str())
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -124,3 +180,12 @@ class PartitionWriter:
             offset = message.offset()
             if offset is not None:
                 self.checkpoint_offset = max(self.checkpoint_offset, offset)
+
+
+def _kafka_error(exc: BaseException) -> KafkaError | None:
+    """The KafkaError of a call's exception; with a delivery callback set, librdkafka's error arrives as
+    the cause of a SystemError."""
+    for candidate in (exc, exc.__cause__):
+        if isinstance(candidate, KafkaException) and isinstance(candidate.args[0], KafkaError):
+            return candidate.args[0]
+    return None

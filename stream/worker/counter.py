@@ -9,8 +9,11 @@ per-message pipeline; faust decides *which* partitions this worker owns (stream/
 - Each partition has its own transactional writer (stream/kafka/transactions.py): a checkpoint, the dead
   letters and reroutes of its range and, now and then, a snapshot commit together. Commits run in the
   background while the next batch is counted; a partition waits for its own previous commit only.
-- A worker fenced by a newer owner lets the partition go; a failed transaction rebuilds the partition
-  from the log. Bad data never stops counting: it goes to the dead letters.
+- A writer that can never commit again (fenced by a newer owner, its transaction aborted by the broker's
+  timeout, a fatal error) gives its partition up, as Kafka Streams' "task migrated": the worker stays up
+  and a member, and takes the partition again (a fresh writer, recovered from the log) if the group still
+  assigns it here a few heartbeats later, or when a rebalance gives it back. A failed transaction rebuilds
+  the partition from the log. Bad data never stops counting: it goes to the dead letters.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +38,9 @@ from stream.worker.recovery import Cancelled, Claim, Owned, recover
 log = logging.getLogger("salesdash.stream")
 MAX_DEAD_LETTER_BYTES = 1_048_576  # a value larger than this is cut: the dead letter must always fit
 MAX_DETAIL = 1_000
+# A member whose partition moved hears of the rebalance at its next heartbeat (each second at most, see
+# membership.py) and lets it go; one that heard nothing this long after giving a partition up still owns it.
+RETAKE_AFTER_S = 3.0
 
 
 @dataclass
@@ -51,11 +57,13 @@ class OrdersConsumer(threading.Thread):
         self.owned: dict[int, Owned] = {}
         self.reading: set[int] = set()
         self.counted = 0
-        self.fenced = 0  # partitions let go because a newer owner claimed them
+        self.fenced = 0  # partitions given up because their writer could never commit again
         self.failed: BaseException | None = None
         self._homes = Homes(settings.orders_partitions)
         self._claims: dict[int, tuple[Claim, Future[Owned]]] = {}
         self._parked: dict[int, Owned] = {}  # let go in a rebalance: kept in case it comes back
+        self._assigned: set[int] = set()  # what the group last said this worker owns
+        self._given_up: dict[int, float] = {}  # its writer lost: taken again at this monotonic time
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._stop_event = threading.Event()
         self._recoveries = ThreadPoolExecutor(settings.orders_partitions, thread_name_prefix="recovery")
@@ -101,6 +109,7 @@ class OrdersConsumer(threading.Thread):
             while not self._stop_event.is_set():
                 self._handle_commands(block=not self.reading, timeout=0.02 if self._claims else 0.2)
                 self._adopt_recovered()
+                self._retake_due()
                 if self.reading:
                     batch = self._input.take(self.settings.batch_max, self.settings.batch_within_ms / 1000)
                     self._count(batch)
@@ -135,6 +144,9 @@ class OrdersConsumer(threading.Thread):
                 raise
 
     def _pause(self, partitions: set[int]) -> None:
+        self._assigned -= partitions
+        for partition in partitions:
+            self._given_up.pop(partition, None)
         for partition in partitions & set(self._claims):
             claim, _ = self._claims.pop(partition)
             claim.cancel()  # answered at once: a claim in progress finishes first, no later one starts
@@ -143,17 +155,35 @@ class OrdersConsumer(threading.Thread):
         self._let_go(partitions & set(self.owned), snapshot=True)
 
     def _own(self, partitions: set[int]) -> None:
+        self._assigned = set(partitions)
+        self._given_up.clear()  # the group has spoken: what it assigns here is claimed below, with the rest
         for partition in set(self._claims) - partitions:
             self._claims.pop(partition)[0].cancel()
         self._let_go(set(self.owned) - partitions, snapshot=True)
         for partition in set(self._parked) - partitions:
             self._parked.pop(partition).writer.close()
         for partition in sorted(partitions - set(self.owned) - set(self._claims)):
-            claim = Claim(partition)
-            parked = self._parked.pop(partition, None)
-            self._claims[partition] = (claim, self._recoveries.submit(
-                recover, self.settings, claim, self._homes, parked))
+            self._claim(partition, self._parked.pop(partition, None))
         log.info("owning partitions %s (recovering %s)", sorted(partitions), sorted(self._claims))
+
+    def _claim(self, partition: int, parked: Owned | None) -> Future[Owned]:
+        claim = Claim(partition)
+        future = self._recoveries.submit(recover, self.settings, claim, self._homes, parked)
+        self._claims[partition] = (claim, future)
+        return future
+
+    def _retake_due(self) -> None:
+        """Take again a partition given up that the group still assigns here: nobody else counts it (a
+        transaction the broker aborted for its timeout, with no other member, leaves it to us)."""
+        now = time.monotonic()
+        for partition, due in list(self._given_up.items()):
+            if due > now:
+                continue
+            del self._given_up[partition]
+            if partition in self._assigned and partition not in self.owned and partition not in self._claims:
+                log.warning("partition %d is still assigned here: taking it again with a fresh writer",
+                            partition)
+                self._claim(partition, None)
 
     def _adopt_recovered(self) -> None:
         for partition, (claim, future) in list(self._claims.items()):
@@ -166,9 +196,7 @@ class OrdersConsumer(threading.Thread):
                 continue
             except Exception as exc:  # the broker went away meanwhile: try again
                 log.error("recovering partition %d failed (%s); retrying", partition, exc)
-                retry = Claim(partition)
-                self._claims[partition] = (retry, self._recoveries.submit(
-                    recover, self.settings, retry, self._homes, None))
+                self._claim(partition, None)
                 continue
             if claim.cancelled:
                 owned.writer.close()
@@ -311,7 +339,8 @@ class OrdersConsumer(threading.Thread):
             self._hold_for_test(partition)
             owned.first_publish = False
         if record is not None:
-            writer.send(self.settings.aggregates_topic, record.encode(), str(partition).encode(), partition)
+            for part in record.parts():  # each under the core's record budget, all in this transaction
+                writer.send(self.settings.aggregates_topic, part, str(partition).encode(), partition)
         if take:
             start = writer.checkpoint_offset + 1 if writer.checkpoint_offset >= 0 else BEGINNING
             heads, tables = state.snapshot(now_ms, start)
@@ -340,10 +369,12 @@ class OrdersConsumer(threading.Thread):
         if owned is not None:
             owned.writer.close()
         if isinstance(error, Fenced):
-            # A newer owner claimed it (this worker was cut off: paused, stalled, partitioned away). Its
-            # records were never committed; faust will tell this worker what it owns now.
+            # A newer owner may hold it (this worker was cut off: paused, stalled, partitioned away), or the
+            # broker aborted a transaction that outlived its timeout. Nothing of the writer was committed.
             self.fenced += 1
-            log.warning("partition %d was taken over by a newer owner; letting it go (%s)", partition, error)
+            log.warning("partition %d: its writer can never commit again (%s); giving the partition up, "
+                        "to take it again if the group still assigns it here", partition, error)
+            self._given_up[partition] = time.monotonic() + RETAKE_AFTER_S
             return
         log.error("publishing partition %d failed (%s); rebuilding it from the log", partition, error)
         self._rebuild(partition)
@@ -356,10 +387,8 @@ class OrdersConsumer(threading.Thread):
         if partition in self.reading:
             self._input.unassign({(self.settings.orders_topic, partition)})
             self.reading.discard(partition)
-        claim = Claim(partition)
-        future = self._recoveries.submit(recover, self.settings, claim, self._homes, None)
-        self._claims[partition] = (claim, future)
-        future.result()  # the caller carries on from the rebuilt state
+        # The caller carries on from the rebuilt state; a claim that failed is retried like any other.
+        wait([self._claim(partition, None)])
         self._adopt_recovered()
 
     def _hold_for_test(self, partition: int) -> None:

@@ -52,3 +52,19 @@ NOT_DUPLICATE_KEYS: list[bytes] = [
         {"sku": "qty", "title": "sku", "qty": 2, "price_minor": 1}])),  # values named like keys
     _valid()[:-1] + b',"extra":{"total_minor":1,"total_minor":2}}',  # inside an ignored field
 ]
+
+DAY_MS = 86_400_000
+FIRST_DAY = 978_307_200_000  # 2001-01-01T00:00:00Z
+LONG_MERCHANT = "𝔐𝔞𝔯𝔨𝔱" * 51 + "𝔐"  # 256 characters of 4 UTF-8 bytes each: the longest legal id
+
+
+def past_days(count: int) -> list[dict[str, Any]]:
+    """One valid order a day at noon since 2001, ~2.7 KB each (ten lines), all of one merchant with the
+    longest unicode id (so all in one partition): issue 19's backlog that made a 9.6 MB checkpoint."""
+    return [order_event(
+        event_id=f"past-{i}", order_id=f"past-order-{i}", occurred_at=FIRST_DAY + i * DAY_MS + DAY_MS // 2,
+        merchant_id=LONG_MERCHANT, merchant_name=("Ünïcødé 商店 " * 26)[:256], customer_id=f"c{i}",
+        currency="USD", total_minor=10 * (1_000 + i),
+        lines=[{"sku": f"sku-{i}-{j}-ß", "title": f"Produkt {j} für den Tag {i} — 雑貨店の品物", "qty": 1,
+                "price_minor": 1_000 + i} for j in range(10)])
+        for i in range(count)]
