@@ -260,6 +260,9 @@ async def _replay(websocket: WebSocket, session: str) -> None:
         await _refuse(websocket, 400, "at must be a time in ms since the epoch")
         return
     library: Library = websocket.state.library
+    if not await library.exists(session):
+        await _refuse(websocket, 404, f"no replay session {session}")
+        return
     try:
         loading = library.open(session)  # before the handshake: a refusal is an HTTP status
     except ReplayRefused as exc:

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DAYS_FRESH_S = 10.0  # the day list is looked up at most this often
 # Asked for fresh (a day not in the list), it is still at most this old: a flood of unknown days is one scan.
 DAYS_FRESHEST_S = 2.0
+REGISTRY_FRESH_S = 1.0  # a replay socket's session is looked for in a registry read at most this old
 OPEN_WAIT_S = 30.0  # how long a session id may stay unknown while its preparation starts
 GONE_WAIT_S = 10.0  # how long a session may still say "running" after its preparation exited
 
@@ -252,6 +253,13 @@ class Library:
                 self._used_ms.pop(session, None)
         finally:
             self._forgetting.difference_update(victims)
+
+    async def exists(self, session: str) -> bool:
+        """The session is registered, or this app prepares or holds it. A socket for any other id is
+        refused before it starts a loading: an id nobody made never holds a tape slot, even briefly."""
+        if session in self._preparations or session in self._loading:
+            return True
+        return session in (await self.lookups.get("registry", self._read_registry, REGISTRY_FRESH_S)).docs
 
     def open(self, session: str) -> Loading:
         """The session's loading, started if need be; release it with `close` when done watching.

@@ -43,21 +43,35 @@ def _opens_within(client: object, url: str, seconds: float) -> bool:
     return False
 
 
-def test_silent_sockets_on_bogus_ids_do_not_keep_a_real_replay_out(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_socket_on_an_id_nobody_made_is_refused_before_it_takes_a_slot() -> None:
+    real = f"{DAY}-0000cafe"
+    with app() as running:
+        running.library.registered = {real}
+        for i in range(running.library.tapes_loaded + 4):
+            with pytest.raises(WebSocketDenialResponse) as refused, \
+                    running.client.websocket_connect(f"/ws?replay={DAY}-0000000{i}"):
+                pass
+            assert refused.value.status_code == 404
+        assert running.library.opened == []
+        assert _opens_within(running.client, f"/ws?replay={real}", 1)
+
+
+def test_silent_sockets_on_failed_sessions_do_not_keep_a_real_replay_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     real = f"{DAY}-0000cafe"
     monkeypatch.setattr(FakeLibrary, "_load", lambda self, session, preparation: StubLoading(
         session, known=session == real))
     with app() as running:
-        bogus = [running.client.websocket_connect(f"/ws?replay={DAY}-0000000{i}")
-                 for i in range(running.library.tapes_loaded)]
+        failed = [running.client.websocket_connect(f"/ws?replay={DAY}-0000000{i}")
+                  for i in range(running.library.tapes_loaded)]
         try:
-            for ws in bogus:
+            for ws in failed:
                 socket = ws.__enter__()
                 assert orjson.loads(socket.receive_text())["replay"]["state"] == "failed"
                 # ... and then they say nothing, holding the socket open.
             assert _opens_within(running.client, f"/ws?replay={real}", 10)
         finally:
-            for ws in bogus:
+            for ws in failed:
                 ws.__exit__(None, None, None)
 
 
