@@ -35,6 +35,11 @@ def bounded_speed(text: str) -> float | None:
     return speed
 
 
+def failure(session: str, error: str) -> str:
+    """The status message of a replay that cannot be played, and why."""
+    return encode("replay", {"replay": {"session": session, "state": "failed", "error": error}})
+
+
 def control(text: str) -> dict[str, Any] | None:
     """A viewer's frame as a command: play, pause, resync, seek {to_ms}, speed {speed}; None if not one."""
     try:
@@ -107,16 +112,14 @@ async def _play(websocket: WebSocket, loading: Loading, speed: float | None, rul
     while True:
         tape, doc = loading.tape, loading.doc
         if loading.failed and (tape is None or not tape.records):
-            status = {"session": loading.session, "state": "failed", "error": loading.failed}
-            await websocket.send_text(encode("replay", {"replay": status}))
+            await websocket.send_text(failure(loading.session, loading.failed))
             return
         if player is None and tape is not None and doc is not None:
             start, end = parse_day(doc["day"])
             player = Player(tape, doc["day"], start, end, speed, time.monotonic(), rules)
         if player is None and not loading.prepared_here and time.monotonic() - opened > START_WAIT_S:
-            status = {"session": loading.session, "state": "failed",
-                      "error": f"the session did not start within {START_WAIT_S:g} s; try again"}
-            await websocket.send_text(encode("replay", {"replay": status}))
+            late = f"the session did not start within {START_WAIT_S:g} s; try again"
+            await websocket.send_text(failure(loading.session, late))
             return
         if player is None:
             status = {"session": loading.session, "state": "loading", "speed": _speed_name(speed)}

@@ -30,7 +30,7 @@ from app.bodies import TooLarge, json_body, too_large
 from app.config import AppSettings
 from app.fanout import Hub, Viewer
 from app.feed import AggregatesFeed, Feed
-from app.replay_socket import MAX_SPEED, bounded_speed, watch
+from app.replay_socket import MAX_SPEED, bounded_speed, failure, watch
 from app.security import SecurityHeaders
 from app.server import ABORT_EXTENSION
 from app.sessions import Library, ReplayRefused
@@ -261,7 +261,11 @@ async def _replay(websocket: WebSocket, session: str) -> None:
         return
     library: Library = websocket.state.library
     if not await library.exists(session):
-        await _refuse(websocket, 404, f"no replay session {session}")
+        # Said as a loading that failed says it (the page shows why), but no loading: no tape slot held.
+        await websocket.accept()
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.send_text(failure(session, f"no replay session {session}"))
+            await websocket.close()
         return
     try:
         loading = library.open(session)  # before the handshake: a refusal is an HTTP status

@@ -43,15 +43,16 @@ def _opens_within(client: object, url: str, seconds: float) -> bool:
     return False
 
 
-def test_a_socket_on_an_id_nobody_made_is_refused_before_it_takes_a_slot() -> None:
+def test_a_socket_on_an_id_nobody_made_is_told_so_and_closed_without_taking_a_slot() -> None:
     real = f"{DAY}-0000cafe"
     with app() as running:
         running.library.registered = {real}
-        for i in range(running.library.tapes_loaded + 4):
-            with pytest.raises(WebSocketDenialResponse) as refused, \
-                    running.client.websocket_connect(f"/ws?replay={DAY}-0000000{i}"):
-                pass
-            assert refused.value.status_code == 404
+        for i in range(running.library.tapes_loaded + 4):  # each is told why and closed, with no loading
+            bogus = f"{DAY}-0000000{i}"
+            with running.client.websocket_connect(f"/ws?replay={bogus}") as socket:
+                assert orjson.loads(socket.receive_text())["replay"] == {
+                    "session": bogus, "state": "failed", "error": f"no replay session {bogus}"}
+                assert socket.receive()["type"] == "websocket.close"
         assert running.library.opened == []
         assert _opens_within(running.client, f"/ws?replay={real}", 1)
 
