@@ -1,6 +1,9 @@
 """The app's one aggregates consumer: starts every partition from its newest snapshot, folds the checkpoints
 after it, then follows the topic; and keeps a truthful answer to "is Kafka there?".
 
+It follows partitions added to the aggregates topic while it runs, and watches every partition of `orders`
+(app.coverage): one with records that no worker counts is what /healthz must report.
+
 A record that is not a checkpoint is skipped and counted, never a reason to stop or to start over. A gap
 in a partition's chain (records deleted by retention before the app read them, or a checkpoint that could
 not be read) starts that partition again from its newest snapshot.
@@ -13,10 +16,11 @@ import logging
 import time
 from typing import Any, Protocol
 
+from app.coverage import Coverage, Suspect
 from stream.config import Settings
 from stream.core.checkpoint import Checkpoint, Unreadable
 from stream.core.salesview import SalesView
-from stream.kafka.reader import Consumed, Reader
+from stream.kafka.reader import BEGINNING, Consumed, Reader, read_range
 from stream.store import read_snapshots, start_from_snapshots
 
 log = logging.getLogger("salesdash.app")
@@ -36,6 +40,7 @@ class Feed(Protocol):
     caught_up: asyncio.Event
     lag: int
     unreadable: int
+    coverage: Coverage
 
     def reachable(self) -> bool: ...
     async def run(self) -> None: ...
@@ -52,7 +57,9 @@ class AggregatesFeed:
         self._next: dict[int, int] = {}  # partition -> next offset to read
         self._gaps: dict[int, float] = {}  # partition -> when it last asked for a newer snapshot
         self._started = False
-        self._partitions = 0  # how many the aggregates topic has: known once started
+        self._partitions = 0  # how many partitions of the aggregates topic are followed: known once started
+        self._grown_to = 0  # how many the broker last said it has
+        self.coverage = Coverage(settings.session_timeout_s)
         # Private reader: every app process folds the whole topic; it never commits offsets.
         self._reader = Reader.open(settings, "app", prefetch="small", **RECONNECT)
 
@@ -86,6 +93,11 @@ class AggregatesFeed:
                 self._answered()
             except Exception as exc:
                 log.warning("Kafka at %s does not answer: %s", self.settings.bootstrap, exc)
+            else:
+                try:
+                    await self._cover()
+                except Exception as exc:  # the next probe asks again
+                    log.warning("cannot read the watermarks of %s: %s", self.settings.orders_topic, exc)
             await asyncio.sleep(PROBE_EVERY_S)
 
     async def _follow(self) -> None:
@@ -99,6 +111,8 @@ class AggregatesFeed:
                 self._fold(message)
             for partition in list(self._gaps):
                 await self._reload(partition)
+            if self._started and self._grown_to > self._partitions:
+                await self._follow_grown()
             if messages:
                 self.view.close_days(self._partitions)
             self.lag = self._lag()
@@ -122,6 +136,38 @@ class AggregatesFeed:
         self._reader.assign({(topic, partition): start for partition, start in starts.items()})
         self._started = True
         log.info("folding %s from %d snapshots", topic, len(found))
+
+    async def _cover(self) -> None:
+        marks, self._grown_to = await asyncio.to_thread(self._look)
+        now = time.monotonic()
+        self.coverage.observe(now, marks, {p: ledger.end for p, ledger in self.view.ledgers.items()})
+        for suspect in self.coverage.suspects(now):
+            if await asyncio.to_thread(self._holds_record, suspect):
+                self.coverage.confirm(suspect)
+            else:
+                self.coverage.settle(suspect)
+
+    def _look(self) -> tuple[dict[int, tuple[int, int]], int]:
+        """The watermarks of every partition of `orders` the broker reports, and how many partitions the
+        aggregates topic has."""
+        orders = self.settings.orders_topic
+        marks = {p: self._reader.watermarks((orders, p), PROBE_EVERY_S)
+                 for p in self._reader.partitions(orders, PROBE_EVERY_S)}
+        return marks, len(self._reader.partitions(self.settings.aggregates_topic, PROBE_EVERY_S))
+
+    def _holds_record(self, suspect: Suspect) -> bool:
+        # One record is enough; leaving the loop drops the generator, which closes its reader.
+        for _ in read_range(self.settings, self.settings.orders_topic, suspect.partition, suspect.start,
+                            suspect.stop):
+            return True
+        return False
+
+    async def _follow_grown(self) -> None:
+        # A partition added to the aggregates topic has no snapshot yet: its chain is read from the start.
+        topic, grown = self.settings.aggregates_topic, range(self._partitions, self._grown_to)
+        await asyncio.to_thread(self._reader.assign, {(topic, p): BEGINNING for p in grown})
+        self._partitions = self._grown_to
+        log.info("following %s partitions %s too (the topic grew)", topic, list(grown))
 
     def _fold(self, message: Consumed) -> None:
         partition = message.partition()

@@ -17,6 +17,11 @@ def _metric(name: str, kind: str, help_text: str, value: float | None) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n{name} {shown}\n"
 
 
+def _per_partition(name: str, help_text: str, values: dict[int, int]) -> str:
+    lines = "".join(f'{name}{{partition="{p}"}} {value}\n' for p, value in values.items())
+    return f"# HELP {name} {help_text}\n# TYPE {name} gauge\n{lines}"
+
+
 def _today() -> str:
     return day_of(int(time.time() * 1000))
 
@@ -42,6 +47,12 @@ def render(hub: Hub, feed: Feed) -> str:
         _metric("salesdash_unreadable_checkpoints_total", "counter",
                 "Records of the aggregates and snapshot topics that could not be read and were skipped.",
                 feed.unreadable),
+        _per_partition("salesdash_orders_lag",
+                       "Offsets of each partition of orders past its newest checkpoint: not counted yet.",
+                       feed.coverage.lags()),
+        _metric("salesdash_orders_uncounted_partitions", "gauge",
+                "Partitions of orders whose records waited longer than the session timeout for a worker.",
+                len(feed.coverage.uncounted(time.monotonic()))),
         _metric("salesdash_rerouted_today", "gauge",
                 "Today's valid orders found outside their merchant's partition, copied to it, counted there.",
                 hub.view.snapshot(_today())["rerouted"]),

@@ -161,8 +161,12 @@ async def healthz(request: Request) -> Response:
         "data_age_ms": int(time.time() * 1000) - as_of_ms if as_of_ms else None,
         "consumer_lag": feed.lag,
         "unreadable_checkpoints": feed.unreadable,
+        # Every partition of `orders` the broker reports: records not counted yet, and those nobody counts.
+        "orders_lag": {str(p): lag for p, lag in feed.coverage.lags().items()},
+        "uncounted_partitions": feed.coverage.uncounted(time.monotonic()),
     }
-    return JSONResponse(body, status_code=200 if body["kafka"] and body["caught_up"] else 503)
+    healthy = body["kafka"] and body["caught_up"] and not body["uncounted_partitions"]
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 async def prometheus(request: Request) -> Response:

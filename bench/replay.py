@@ -65,7 +65,7 @@ def _topics(bootstrap: str) -> dict[str, str]:
     topic = f"bench-replay-{uuid.uuid4().hex[:8]}"
     settings = replace(config.load(), bootstrap=bootstrap, orders_partitions=8, orders_topic=topic,
                        aggregates_topic=f"{topic}.aggregates", dlq_topic=f"{topic}.dlq",
-                       owners_topic=f"{topic}.owners")
+                       owners_topic=f"{topic}.owners", homes_topic=f"{topic}.homes")
     ensure_topics(settings)
     return {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "ORDERS_TOPIC": topic, "ORDERS_PARTITIONS": "8",
             "AGGREGATES_TOPIC": settings.aggregates_topic, "DLQ_TOPIC": settings.dlq_topic,

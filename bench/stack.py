@@ -62,7 +62,7 @@ class Stack:
         settings = replace(config.load(), bootstrap=bootstrap, orders_partitions=PARTITIONS, orders_topic=run,
                            aggregates_topic=aggregates, snapshots_topic=f"{aggregates}.snapshots",
                            state_topic=f"{aggregates}.state", dlq_topic=f"{run}.dlq",
-                           owners_topic=f"{run}.owners")
+                           owners_topic=f"{run}.owners", homes_topic=f"{run}.homes")
         self.settings = settings
         self.env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "ORDERS_TOPIC": run,
                     "AGGREGATES_TOPIC": aggregates, "SNAPSHOTS_TOPIC": settings.snapshots_topic,

@@ -21,6 +21,7 @@ Outgoing = tuple[bytes, bytes | None, int]
 PRODUCER_SETTINGS: dict[str, Any] = {
     "partitioner": "murmur2_random",  # the Java client's and faust's partition for a key
     "linger.ms": 20,
+    "topic.metadata.refresh.interval.ms": 5_000,  # partitions added to `orders` are written to within 5 s
     "batch.num.messages": 100_000,
     "queue.buffering.max.messages": 1_000_000,
     "message.timeout.ms": 300_000,  # ride out a broker restart instead of failing the order

@@ -39,6 +39,7 @@ class Settings:
     state_topic: str
     dlq_topic: str
     owners_topic: str
+    homes_topic: str  # never grown: its partition count is the number of partitions merchants are homed on
     stream_group: str
     rules: Rules
     batch_max: int
@@ -48,6 +49,7 @@ class Settings:
     checkpoint_ms: int  # ... or once the oldest of them has waited this long
     snapshot_records: int  # a partition is snapshotted once this many records passed since the last ...
     snapshot_every_s: int  # ... or this long, whichever comes first
+    idle_s: int  # a caught-up partition that counted no order this long follows the others' watermark
     aggregates_retention_ms: int  # how long checkpoints are kept (snapshots make older ones unneeded)
     dlq_retention_ms: int
     transaction_timeout_s: int  # the broker aborts (and fences) a partition's transaction open this long
@@ -71,6 +73,7 @@ def load() -> Settings:
         state_topic=_env("STATE_TOPIC", f"{aggregates}.state"),
         dlq_topic=_env("DLQ_TOPIC", "orders.dlq"),
         owners_topic=_env("OWNERS_TOPIC", f"{orders_topic}.owners"),
+        homes_topic=_env("HOMES_TOPIC", f"{orders_topic}.homes"),
         stream_group=_env("STREAM_GROUP", "salesdash-stream"),
         rules=Rules(
             dedupe_horizon_ms=_int("DEDUPE_HORIZON_S", 900) * 1000,
@@ -87,6 +90,7 @@ def load() -> Settings:
         checkpoint_ms=_int("STREAM_CHECKPOINT_MS", 250),
         snapshot_records=_int("STREAM_SNAPSHOT_RECORDS", 10_000),
         snapshot_every_s=_int("STREAM_SNAPSHOT_EVERY_S", 300),
+        idle_s=_int("STREAM_IDLE_S", 30),
         aggregates_retention_ms=_int("AGGREGATES_RETENTION_S", 3 * 86_400) * 1000,
         dlq_retention_ms=_int("DLQ_RETENTION_S", 7 * 86_400) * 1000,
         transaction_timeout_s=_int("STREAM_TRANSACTION_TIMEOUT_S", 60),

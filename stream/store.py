@@ -77,7 +77,7 @@ def read_chain(settings: Settings, partition: int, start: int | None, aggregates
                 continue
             if found.p != partition or (chain.end is not None and found.start != chain.end):
                 continue  # older than the snapshot, or a record that does not continue the chain
-            chain.ranges.append(Range(found.start, found.end, found.now, frozenset(found.skip)))
+            chain.ranges.append(Range.of(found))
             chain.end = found.end
     if chain.unreadable:
         log.warning("partition %d: %d aggregates records could not be read and were skipped", partition,
@@ -110,6 +110,9 @@ class LoadedView:
     unreadable: int = 0  # snapshot or aggregates records that could not be read (skipped)
     gaps: dict[int, int] = field(default_factory=dict)  # partition -> checkpoints past a gap in its chain
     skip: dict[int, set[int]] = field(default_factory=dict)  # input offsets a recount must pass over
+    # input offset -> the watermark there, as the chain records it (snapshots, follow steps): an audit's
+    # recount takes them as floors (stream.audit.recount)
+    marks: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
 
 
 def load_view(settings: Settings, on_progress: Callable[[int], None] = lambda accepted: None,
@@ -124,6 +127,8 @@ def load_view(settings: Settings, on_progress: Callable[[int], None] = lambda ac
         partitions = reader.partitions(topic)
         found, loaded.unreadable = read_snapshots(settings, partitions, False)
         loaded.snapshots = len(found)
+        for partition, snapshot in found.items():
+            loaded.marks[partition] = [(snapshot.state.end, snapshot.state.watermark)]
         starts = start_from_snapshots(loaded.view, partitions, found)
         keys = {(topic, p): start for p, start in starts.items()}
         reader.assign(keys, {key: END for key in keys})
@@ -156,6 +161,8 @@ def fold_record(loaded: LoadedView, raw: bytes | None) -> None:
         loaded.checkpoints += 1
         if checkpoint.skip:
             loaded.skip.setdefault(checkpoint.partition, set()).update(checkpoint.skip)
+        if checkpoint.follow is not None:
+            loaded.marks.setdefault(checkpoint.partition, []).append((checkpoint.end, checkpoint.follow))
         return
     ledger = loaded.view.ledgers.get(checkpoint.partition)
     if ledger is not None and ledger.end is not None and checkpoint.start > ledger.end:

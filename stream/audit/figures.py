@@ -64,7 +64,10 @@ DEAD_LETTERS = """SELECT reason, count(*) FROM (
     WHERE ts >= $start AND ts < $end GROUP BY reason ORDER BY reason"""
 RECORDS = "SELECT count(*) FILTER (WHERE ts >= $start AND ts < $end) FROM raw"
 OFFSETS = "SELECT p, min(off), max(off) FROM raw GROUP BY p ORDER BY p"
-WATERMARKS = "SELECT p, max(occ) FILTER (WHERE counted) FROM counted GROUP BY p"
+# where each partition's watermark ends: its highest counted order or the chain's last mark
+WATERMARKS = """SELECT p, max(wm) FROM (
+        SELECT p, max(occ) FILTER (WHERE counted) AS wm FROM counted GROUP BY p
+        UNION ALL SELECT p, max(wm) FROM marks GROUP BY p) GROUP BY p"""
 # the orders of the day whose counting hangs on a borderline rule: the audit names them as reasons
 _BORDERLINE = f"""SELECT c.p, c.off, f.event_id, c.occ - c.occ % {MINUTE_MS}, f.refund, v.cents
     FROM counted c JOIN fields f USING (p, off) JOIN verdict v USING (p, off)

@@ -7,13 +7,17 @@ the watermark and the dedupe memory as they do live, but only the day's figures 
 before the first one give the watermark and dedupe memory the live worker had (without them both start
 empty, as the README's rules say for the start of a partition).
 
+One input is not in the log: the watermarks the chain records at an input offset (a follow step, which
+moves an idle partition's watermark, and each snapshot's): `marks`, partition -> [(offset, watermark)],
+where the watermark of the records at or after that offset is at least that one.
+
 Only the rate table is shared with the live core (stream/audit/rates.py); the rules are restated in
 stream/audit/sql.py and the figures in stream/audit/figures.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -76,19 +80,22 @@ class DayRecount:
 
 def recount(records: Iterable[Any], day: str, partitions: int, *, grace_ms: int = 5000,
             allowed_lateness_ms: int = 3_600_000, dedupe_horizon_ms: int = 900_000,
-            max_future_ms: int = 300_000) -> DayRecount:
+            max_future_ms: int = 300_000, homes: int | None = None,
+            marks: Mapping[int, Sequence[tuple[int, int]]] | None = None) -> DayRecount:
     """Recount `day` (YYYY-MM-DD, UTC) from `records` (`Record`s or confluent-kafka Messages, each
-    partition's in offset order) of a topic with `partitions` partitions."""
+    partition's in offset order) of a topic with `partitions` partitions, merchants homed on the first
+    `homes` of them (all by default; fewer in a topic grown since it was created); `marks` as above."""
     start = _day_start(day)
     con = _connection()
     try:
         _load(con, records)
+        _marks(con, marks or {})
         con.execute(sql.MACROS)
         con.execute(sql.STRICT_JSON)
         con.execute(sql.FIELDS_SQL)
         con.execute(sql.LINES)
         con.execute(sql.VERDICTS, {"max_future": max_future_ms})
-        _merchants(con, partitions)
+        _merchants(con, partitions if homes is None else homes)
         con.execute(sql.CANDIDATES)
         passes = _settle(con, allowed_lateness_ms, dedupe_horizon_ms)
         found = figures.day_figures(con, start, grace_ms, allowed_lateness_ms, partitions)
@@ -153,6 +160,21 @@ def _load(con: duckdb.DuckDBPyConnection, records: Iterable[Any]) -> None:
     duplicated = con.execute("SELECT p, off FROM raw GROUP BY ALL HAVING count(*) > 1 LIMIT 1").fetchall()
     if duplicated:
         raise ValueError(f"record {duplicated[0][0]}/{duplicated[0][1]} given twice")
+
+
+def _marks(con: duckdb.DuckDBPyConnection, marks: Mapping[int, Sequence[tuple[int, int]]]) -> None:
+    # Each partition's marks by offset, each the highest so far: the newest one at or before a record
+    # (an ASOF join) is the floor of its watermark.
+    floors: list[tuple[int, int, int]] = []
+    for p, at, mark in sorted((p, at, mark) for p, found in marks.items() for at, mark in found):
+        if floors and floors[-1][0] == p:
+            mark = max(mark, floors[-1][2])
+        floors.append((p, at, mark))
+    con.register("mark_rows", {"p": np.array([f[0] for f in floors], dtype=np.int32),
+                               "at": np.array([f[1] for f in floors], dtype=np.int64),
+                               "wm": np.array([f[2] for f in floors], dtype=np.int64)})
+    con.execute("CREATE TEMP TABLE marks AS SELECT * FROM mark_rows")
+    con.unregister("mark_rows")
 
 
 def _objects(items: list[Any]) -> np.ndarray[Any, np.dtype[Any]]:

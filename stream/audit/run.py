@@ -73,7 +73,7 @@ def audit(settings: Settings, topic: str, day: Day,
     loaded = load_view(settings, lambda n: on_progress(Progress("view", n)))
     shown = loaded.view.snapshot(day.name)
     cut = {int(p): end for p, end in shown.get("offsets", {}).items()}
-    records = source.locate(settings, topic, day, cut, loaded.skip)
+    records = source.locate(settings, topic, day, cut, loaded.skip, loaded.marks)
 
     def read(partitions: set[int], until_ms: int | None, most: int | None) -> None:
         source.read(settings, records, partitions, until_ms=until_ms, most=most,
@@ -103,7 +103,7 @@ def settle(rules: Rules, records: source.DayRecords, day: Day, read: Read) -> Da
 def recount_day(rules: Rules, records: source.DayRecords, day: Day) -> DayRecount:
     return recount(records.records, day.name, records.partitions, grace_ms=rules.grace_ms,
                    allowed_lateness_ms=rules.allowed_lateness_ms, dedupe_horizon_ms=rules.dedupe_horizon_ms,
-                   max_future_ms=rules.max_future_ms)
+                   max_future_ms=rules.max_future_ms, homes=records.homes, marks=records.marks_read())
 
 
 def _now() -> int:

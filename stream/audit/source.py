@@ -31,11 +31,19 @@ TAKE = 10_000
 class DayRecords:
     topic: str
     partitions: int  # of the topic
+    homes: int  # the partitions merchants are homed on (reading.homes)
     records: list[Record] = field(default_factory=list)  # each partition's in offset order
     next: dict[int, int] = field(default_factory=dict)  # partition -> next offset to read
     stops: dict[int, int] = field(default_factory=dict)  # partition -> the offset reading ends before
     skip: Mapping[int, set[int]] = field(default_factory=dict)  # offsets the worker told a recount to pass
+    marks: Mapping[int, list[tuple[int, int]]] = field(default_factory=dict)  # the chain's watermarks
     rounds: int = 0
+
+    def marks_read(self) -> dict[int, list[tuple[int, int]]]:
+        """The marks that stand among the records read: one past them says nothing of the records before
+        it not read yet (in a partition with nothing to read, every mark stands)."""
+        return {p: [(at, mark) for at, mark in found if p not in self.next or at <= self.next[p]]
+                for p, found in self.marks.items()}
 
     def open(self) -> set[int]:
         """Partitions with records left before their stop."""
@@ -43,17 +51,21 @@ class DayRecords:
 
 
 def locate(settings: Settings, topic: str, day: Day, cut: Mapping[int, int] | None = None,
-           skip: Mapping[int, set[int]] | None = None) -> DayRecords:
+           skip: Mapping[int, set[int]] | None = None,
+           marks: Mapping[int, list[tuple[int, int]]] | None = None) -> DayRecords:
     """Where each partition's records of the day start and must stop; NoOrders when nothing is stamped in
     the day or later. `cut`: partition -> the view's offset (everything below it is folded)."""
     partitions, spans = reading.locate(settings, topic, day)
-    return plan(topic, partitions, spans, cut, skip)
+    return plan(topic, partitions, spans, cut, skip, homes=reading.homes(settings, topic, partitions),
+                marks=marks)
 
 
 def plan(topic: str, partitions: int, spans: list[Span], cut: Mapping[int, int] | None = None,
-         skip: Mapping[int, set[int]] | None = None) -> DayRecords:
+         skip: Mapping[int, set[int]] | None = None, homes: int | None = None,
+         marks: Mapping[int, list[tuple[int, int]]] | None = None) -> DayRecords:
     """Nothing read yet: each partition from its span's start to the cut, else to the span's stop."""
-    source = DayRecords(topic, partitions, skip=skip or {})
+    source = DayRecords(topic, partitions, partitions if homes is None else homes, skip=skip or {},
+                        marks=marks or {})
     for span in spans:
         stop = span.stop if cut is None or span.partition not in cut else min(span.stop, cut[span.partition])
         if stop > span.start:

@@ -191,14 +191,17 @@ FROM v LEFT JOIN multi USING (p, event_id)
 """
 
 # One pass of the lateness/dedupe recursion: the watermark before each order is the max occurred_at of
-# the orders marked `in_w` before it in its partition; an order is too late if its day closed by then.
+# the orders marked `in_w` before it in its partition, or the chain's mark before it if higher (a follow
+# step or a snapshot: stream.audit.recount); an order is too late if its day closed by then.
 CLASSIFY = f"""
 CREATE OR REPLACE TEMP TABLE cls AS
-WITH w AS (
+WITH r AS (
     SELECT p, off, occ, multi, in_w,
            coalesce(max(occ) FILTER (WHERE in_w) OVER (PARTITION BY p ORDER BY off
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS wm
-    FROM cand WHERE home = p)
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS run
+    FROM cand WHERE home = p),
+w AS (SELECT r.p, r.off, r.occ, r.multi, r.in_w, greatest(r.run, coalesce(m.wm, 0)) AS wm
+      FROM r ASOF LEFT JOIN marks m ON r.p = m.p AND r.off >= m.at)
 SELECT *, occ - occ % {DAY_MS} + {DAY_MS} + $lateness <= wm AS too_late FROM w
 """
 # Along each event_id's copies that are not too late, in offset order: a copy is a duplicate while the

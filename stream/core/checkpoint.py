@@ -29,7 +29,8 @@ from stream.core.daysales import DayView
 from stream.core.eventtime import parse_day
 from stream.core.totals import Totals
 
-VERSION = 3
+VERSION = 4  # 4 adds `follow`; written only on a follow step, so every other record stays version 3
+READABLE = (3, 4)
 
 
 class Unreadable(ValueError):
@@ -47,16 +48,21 @@ class Checkpoint:
     days: dict[str, dict[str, Any]]  # YYYY-MM-DD -> DaySales.changes()
     closed: list[str] = field(default_factory=list)  # days closed in this range: they can no longer change
     skip: list[int] = field(default_factory=list)  # offsets a recount must pass over (they broke counting)
+    follow: int | None = None  # an idle partition's watermark moved here by a follow step (empty range)
     held_watermark: int | None = None  # what readers held before this one (not encoded): the leading parts'
 
     def encode(self) -> bytes:
-        doc: dict[str, Any] = {"v": VERSION, "p": self.partition, "start": self.start, "end": self.end,
-                               "now": self.now_ms, "wm": self.watermark, "written_ms": self.written_ms,
+        # A reader of version 3 skips a follow step as unreadable: an empty range, so its chain goes on.
+        doc: dict[str, Any] = {"v": 3 if self.follow is None else VERSION, "p": self.partition,
+                               "start": self.start, "end": self.end, "now": self.now_ms, "wm": self.watermark,
+                               "written_ms": self.written_ms,
                                "days": self.days}
         if self.closed:
             doc["closed"] = self.closed
         if self.skip:
             doc["skip"] = self.skip
+        if self.follow is not None:
+            doc["follow"] = self.follow
         return orjson.dumps(doc)
 
     def parts(self, budget: int = RECORD_BUDGET) -> list[bytes]:
@@ -69,7 +75,7 @@ class Checkpoint:
         if len(whole) <= budget:
             return [whole]
         final = Checkpoint(self.partition, self.start, self.end, self.now_ms, self.watermark,
-                           self.written_ms, {}, closed=self.closed, skip=self.skip)
+                           self.written_ms, {}, closed=self.closed, skip=self.skip, follow=self.follow)
         room = budget - len(final.encode())  # `closed` names days since 2000 at most: ~140 KB, bounded
         groups: list[dict[str, dict[str, Any]]] = [{}]
         used = 0
@@ -92,12 +98,14 @@ class Checkpoint:
         """The checkpoint in `raw`; Unreadable for anything else (another version, junk, a tombstone)."""
         try:
             doc = orjson.loads(raw or b"")
-            if not isinstance(doc, dict) or doc.get("v") != VERSION:
-                raise Unreadable(f"not a version {VERSION} checkpoint")
+            if not isinstance(doc, dict) or doc.get("v") not in READABLE:
+                raise Unreadable(f"not a version {READABLE} checkpoint")
+            follow = doc.get("follow")
             checkpoint = cls(
                 partition=_int(doc["p"]), start=_int(doc["start"]), end=_int(doc["end"]),
                 now_ms=_int(doc["now"]), watermark=_int(doc["wm"]), written_ms=_int(doc["written_ms"]),
-                days=doc["days"], closed=list(doc.get("closed", [])), skip=list(doc.get("skip", [])))
+                days=doc["days"], closed=list(doc.get("closed", [])), skip=list(doc.get("skip", [])),
+                follow=None if follow is None else _int(follow))
             if not isinstance(checkpoint.days, dict) or checkpoint.end < checkpoint.start:
                 raise Unreadable("a checkpoint with no days or a backward range")
             return checkpoint
@@ -116,6 +124,7 @@ class Link(msgspec.Struct, frozen=True):
     end: int
     now: int
     skip: list[int] = []
+    follow: int | None = None
 
 
 _link = msgspec.json.Decoder(Link)
@@ -127,8 +136,8 @@ def link(raw: bytes | None) -> Link:
         found = _link.decode(raw or b"")
     except msgspec.DecodeError as exc:  # ValidationError included
         raise Unreadable(f"not a checkpoint: {exc}") from None
-    if found.v != VERSION or found.end < found.start:
-        raise Unreadable(f"not a version {VERSION} checkpoint")
+    if found.v not in READABLE or found.end < found.start:
+        raise Unreadable(f"not a version {READABLE} checkpoint")
     return found
 
 

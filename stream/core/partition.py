@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 import orjson
 
 from stream.core import snapshot as snap
-from stream.core.checkpoint import Checkpoint
+from stream.core.checkpoint import Checkpoint, Link
 from stream.core.daysales import DaySales
 from stream.core.dedupe import Dedupe, Piece, hash_id
 from stream.core.eventtime import DAY_MS, MINUTE_MS, SECOND_MS, day_of, day_start, parse_day
@@ -50,6 +50,11 @@ class Range(NamedTuple):
     end: int
     now_ms: int
     skip: frozenset[int]
+    follow: int | None = None  # a follow step: the watermark it moved to (the range is empty)
+
+    @classmethod
+    def of(cls, found: Link) -> Range:
+        return cls(found.start, found.end, found.now, frozenset(found.skip), found.follow)
 
 
 class PartitionState:
@@ -70,6 +75,7 @@ class PartitionState:
         self._start: int | None = None  # the range since the last checkpoint starts here
         self._range_now: int | None = None  # the clock of that range: its first batch's
         self._skipped: list[int] = []
+        self._follow: int | None = None  # a follow step waiting for its checkpoint
         self._closed_heads: dict[str, dict[str, Any]] = {}  # days closed since the last snapshot
         self._closed_rows: list[bytes] = []  # their rows' keys, to delete from the state topic
 
@@ -228,6 +234,23 @@ class PartitionState:
             sales = self.days[name] = DaySales()
         return sales
 
+    def follow(self, watermark: int, at: int | None = None) -> bool:
+        """An idle partition's step: its watermark follows `watermark` (never backwards), so its days close
+        as if records had moved it there, and a record that comes later for a closed day is too_late, as
+        in any partition. A step of its own between ranges, published by the next checkpoint (an empty
+        range carrying it), which a recount applies again at the same place. `at`: where the partition's
+        log ends, for one that never had a record. Returns whether the watermark moved."""
+        if self._start is not None or self._follow is not None:
+            raise ValueError("a follow step comes between ranges: publish the pending one first")
+        if watermark <= self.watermark:
+            return False
+        if self.end is None:
+            if at is None:
+                raise ValueError("a partition that never had a record follows from where its log ends")
+            self.end = at
+        self.watermark = self._follow = watermark
+        return True
+
     # -- publishing -------------------------------------------------------------------------------------
 
     @property
@@ -238,7 +261,8 @@ class PartitionState:
     def checkpoint(self, written_ms: int, force: bool = False) -> Checkpoint | None:
         """The record for everything applied since the last checkpoint; None if nothing new. `force`
         publishes pending changes (a sketch now due) even when no record came: an empty range."""
-        if self.end is None or (self._start is None and not (force and self.idle_changes)):
+        if self.end is None or (self._start is None and self._follow is None
+                                and not (force and self.idle_changes)):
             return None
         start = self.end if self._start is None else self._start
         now = self._range_now if self._range_now is not None else written_ms
@@ -252,7 +276,8 @@ class PartitionState:
             if sales.pending or name in closing:
                 docs[name] = sales.changes(now, self.rules.sketch_every_ms, closing=name in closing)
         record = Checkpoint(self.partition, start, self.end, now, self.watermark, written_ms, docs,
-                            closed=closing, skip=self._skipped, held_watermark=self.published_watermark)
+                            closed=closing, skip=self._skipped, follow=self._follow,
+                            held_watermark=self.published_watermark)
         self.published_watermark = self.watermark
         for name in closing:
             sales = self.days.pop(name)
@@ -260,7 +285,7 @@ class PartitionState:
             merchants, products = sales.rows(set(sales.merchants))
             self._closed_rows += [snap.merchant_key(self.partition, name, m) for m, _ in merchants]
             self._closed_rows += [snap.product_key(self.partition, name, k) for k, _ in products]
-        self._start = self._range_now = None
+        self._start = self._range_now = self._follow = None
         self._skipped = []
         self.pending = 0
         return record
@@ -318,7 +343,7 @@ class PartitionState:
         pending = iter(records)
         record = next(pending, None)
         now_ms = 0
-        for start, end, now_ms, skip in ranges:
+        for start, end, now_ms, skip, follow in ranges:
             batch: list[LogRecord] = []
             while record is not None and record.offset() < end:
                 if record.offset() >= start:
@@ -330,6 +355,8 @@ class PartitionState:
             self._range_now = None  # each range by the clock that judged it
             self.apply_batch(batch, now_ms)
             self.end = max(self.end or end, end)  # control records leave gaps: the range says where it ends
+            if follow is not None and follow > self.watermark:
+                self.watermark = self._follow = follow  # the step as it was taken: its range is empty
         if self.end is not None:
             self.checkpoint(now_ms, force=True)  # published already: closes the days it closed, then
         for sales in self.days.values():

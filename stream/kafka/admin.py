@@ -1,5 +1,10 @@
-"""Topics: the one topic-creation and -deletion helpers, and the topics salesdash needs created with the
-right counts."""
+"""Topics: the one topic-creation, -growing and -deletion helpers, and the topics salesdash needs created
+with the right counts.
+
+`orders` may be grown while everything runs (create_partitions): the worker's own topics follow it
+(`grow_topics`), so input partition p always has partition p of each to publish to. Merchants stay homed
+on the first ORDERS_PARTITIONS partitions, the count `<orders>.homes` was created with and keeps for good
+(docs/operations.md, "Adding partitions")."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.cimpl import NewPartitions, NewTopic
 
 from stream.config import Settings
 from stream.kafka import clients
@@ -37,7 +42,15 @@ def topic_specs(settings: Settings) -> dict[str, tuple[int, dict[str, str]]]:
                     "max.message.bytes": RECORD_BYTES}
     return {settings.orders_topic: (n, {}), settings.aggregates_topic: (n, aggregates),
             settings.snapshots_topic: (n, compacted), settings.state_topic: (n, compacted),
-            settings.dlq_topic: (n, dead_letters), settings.owners_topic: (n, KEEP_FOREVER)}
+            settings.dlq_topic: (n, dead_letters), settings.owners_topic: (n, KEEP_FOREVER),
+            settings.homes_topic: (n, KEEP_FOREVER)}
+
+
+def following_topics(settings: Settings) -> list[str]:
+    """The topics whose partition p belongs to input partition p, so they grow with `orders`; the owners
+    topic last: owning a partition must find the others already grown."""
+    return [settings.aggregates_topic, settings.snapshots_topic, settings.state_topic, settings.dlq_topic,
+            settings.owners_topic]
 
 
 def create_topics(settings: Settings, topics: dict[str, tuple[int, dict[str, str]]],
@@ -99,22 +112,49 @@ def ensure_topics(settings: Settings, timeout: float = 15.0) -> None:
             future.result()
         except Exception as exc:
             raise TopicError(f"cannot configure topic {resource.name}: {exc}") from exc
-    existing = admin.list_topics(timeout=timeout).topics
-    for name, (partitions, _) in wanted.items():
-        have = len(existing[name].partitions)
-        if have != partitions:
-            raise TopicError(
-                f"topic {name} has {have} partitions but ORDERS_PARTITIONS is {partitions}; "
-                "set ORDERS_PARTITIONS to match or use fresh topic names"
-            )
+    homes = len(admin.list_topics(timeout=timeout).topics[settings.homes_topic].partitions)
+    if homes != settings.orders_partitions:
+        raise TopicError(
+            f"topic {settings.homes_topic} has {homes} partitions but ORDERS_PARTITIONS is "
+            f"{settings.orders_partitions}; merchants are homed on the count the topics were created "
+            "with: set ORDERS_PARTITIONS to it (grow orders with create_partitions) or use fresh topic names"
+        )
+    grow_topics(settings, timeout)
 
 
-def _wait_for_metadata(admin: Any, names: list[str], timeout: float) -> None:
-    # A created topic shows up in metadata a moment later; until then its partitions are missing.
+def grow_topics(settings: Settings, timeout: float = 15.0) -> int:
+    """Grow each topic that follows `orders` to its partition count; returns that count. Refuses an
+    `orders` with fewer partitions than ORDERS_PARTITIONS (a topic cannot shrink)."""
+    admin = clients.admin(settings)
+    topics = admin.list_topics(timeout=timeout).topics
+    count = len(topics[settings.orders_topic].partitions)
+    if count < settings.orders_partitions:
+        raise TopicError(f"topic {settings.orders_topic} has {count} partitions but ORDERS_PARTITIONS is "
+                         f"{settings.orders_partitions}; a topic cannot shrink: use fresh topic names")
+    for name in following_topics(settings):
+        have = len(topics[name].partitions)
+        if have > count:
+            raise TopicError(f"topic {name} has {have} partitions, {settings.orders_topic} only {count}")
+        if have == count:
+            continue
+        # One topic at a time, in order: the owners topic must not grow before the others have.
+        for future in admin.create_partitions([NewPartitions(name, count)], request_timeout=timeout).values():
+            try:
+                future.result()
+            except KafkaException as exc:  # another worker grew it first
+                if exc.args[0].code() != KafkaError.INVALID_PARTITIONS:
+                    raise TopicError(f"cannot grow topic {name} to {count} partitions: {exc}") from exc
+        _wait_for_metadata(admin, [name], timeout, partitions=count)
+    return count
+
+
+def _wait_for_metadata(admin: Any, names: list[str], timeout: float, partitions: int = 1) -> None:
+    # A created (or grown) topic shows up in metadata a moment later; until then partitions are missing.
     deadline = time.monotonic() + timeout
     while True:
         topics = admin.list_topics(timeout=timeout).topics
-        if all(name in topics and topics[name].error is None and topics[name].partitions for name in names):
+        if all(name in topics and topics[name].error is None and len(topics[name].partitions) >= partitions
+               for name in names):
             return
         if time.monotonic() > deadline:
             raise TopicError(f"topics {sorted(names)} were created but do not show up in metadata")

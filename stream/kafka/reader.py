@@ -131,12 +131,19 @@ class Reader:
         """(first offset held, next offset to be written) of a partition, asked of the broker; asked again
         while its leader is moving (a topic just created, a broker just lost)."""
         deadline = time.monotonic() + timeout
+        refreshed = False
         while True:
             try:
                 low, high = self.consumer.get_watermark_offsets(TopicPartition(*key), timeout=timeout)
                 return int(low), int(high)
             except KafkaException as exc:
-                if exc.args[0].code() not in _MOVING or time.monotonic() > deadline:
+                code = exc.args[0].code()
+                if code in _MISSING and not refreshed:
+                    # A partition added since this consumer last asked for metadata: asking learns it.
+                    refreshed = True
+                    if key[1] in self.partitions(key[0], timeout):
+                        continue
+                if code not in _MOVING or time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
 

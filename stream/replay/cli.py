@@ -41,7 +41,8 @@ def replay(settings: Settings, topic: str, args: argparse.Namespace) -> int:
     paced = args.speed is not None
     from_ms = None if args.from_ms is None else day.start_ms + args.from_ms
     plan = Plan(settings, topic, day, args.speed, from_ms, cut_minutes=args.publish or paced,
-                cut_every_s=CUT_EVERY_S if paced else None, partitions=partitions)
+                cut_every_s=CUT_EVERY_S if paced else None,
+                partitions=reading.homes(settings, topic, partitions))
     session = Session(settings, day, args.speed, topic, partitions, args.session,
                       [s.partition for s in spans]) if args.publish else None
     if session is not None:

@@ -38,6 +38,13 @@ def locate(settings: Settings, topic: str, day: Day) -> tuple[int, list[Span]]:
     return partitions, spans
 
 
+def homes(settings: Settings, topic: str, partitions: int) -> int:
+    """How many partitions merchants are homed on in `topic` (its `partitions`): the live orders topic
+    keeps ORDERS_PARTITIONS however far it was grown, as the workers count it; any other topic (a day
+    imported into a topic of its own) is homed on all of its partitions."""
+    return min(partitions, settings.orders_partitions) if topic == settings.orders_topic else partitions
+
+
 def read(settings: Settings, topic: str, spans: list[Span], replay: DayReplay,
          after_batch: Callable[[], None] = lambda: None) -> None:
     """Feed every span to `replay`, as fast as possible, until each partition is done; `after_batch()`

@@ -48,7 +48,7 @@ class Plan:
     from_ms: int | None = None  # paced from this event time; earlier records run at full speed
     cut_minutes: bool = False  # a checkpoint per partition per minute of log time (a seekable session)
     cut_every_s: float | None = None  # and at least this often in wall time while paced (smooth viewers)
-    partitions: int | None = None  # the topic's partition count: orders outside their merchant's are skipped
+    partitions: int | None = None  # how many partitions merchants are homed on: orders elsewhere are skipped
 
 
 @dataclass

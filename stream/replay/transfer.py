@@ -38,7 +38,8 @@ def export_day(settings: Settings, topic: str, day: Day, path: Path,
     partitions, spans = reading.locate(settings, topic, day)
     writer = archive.ArchiveWriter(path, day.name, topic, partitions)
     try:
-        replay = DayReplay(day, settings.rules, spans, wall_ms=wall_ms, partitions=partitions,
+        replay = DayReplay(day, settings.rules, spans, wall_ms=wall_ms,
+                           partitions=reading.homes(settings, topic, partitions),
                            on_record=writer.add)
         reading.read(settings, topic, spans, replay, after_batch=lambda: on_progress(replay))
         if replay.day_records == 0:

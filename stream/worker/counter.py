@@ -33,6 +33,7 @@ from stream.core.partition import PoisonRecord
 from stream.core.routing import Homes
 from stream.kafka.reader import BEGINNING, Consumed, Reader
 from stream.kafka.transactions import Fenced, TransactionFailed
+from stream.worker.idle import followed, is_idle
 from stream.worker.recovery import Cancelled, Claim, Owned, recover
 
 log = logging.getLogger("salesdash.stream")
@@ -114,6 +115,7 @@ class OrdersConsumer(threading.Thread):
                     batch = self._input.take(self.settings.batch_max, self.settings.batch_within_ms / 1000)
                     self._count(batch)
                 self._publish_due()
+                self._follow_idle()
             self._let_go(set(self.owned), snapshot=True)  # a graceful stop hands everything over
         except BaseException as exc:  # a broken consumer must take the worker down, not idle silently
             self.failed = exc
@@ -201,6 +203,7 @@ class OrdersConsumer(threading.Thread):
             if claim.cancelled:
                 owned.writer.close()
                 continue
+            owned.quiet_since = time.monotonic()
             self.owned[partition] = owned
             end = owned.state.end
             self._input.assign({(self.settings.orders_topic, partition): BEGINNING if end is None else end})
@@ -250,11 +253,14 @@ class OrdersConsumer(threading.Thread):
             owned = self.owned.get(partition)
             if owned is None or partition not in self.reading:
                 continue  # fetched just before the partition was handed over: its owner reads it
+            counted = owned.state.counted
             try:
                 applied = owned.state.apply_batch(run, now_ms)
             except PoisonRecord as poison:
                 self._poisoned(partition, owned, poison, run)
                 continue
+            if owned.state.counted > counted:
+                owned.quiet_since = time.monotonic()  # junk, copies and reroutes do not keep it busy
             if owned.range_since is None:
                 owned.range_since = time.monotonic()
             try:
@@ -322,6 +328,42 @@ class OrdersConsumer(threading.Thread):
                     self._publish(partition, owned, snapshot=False)
                 except (Fenced, TransactionFailed) as exc:
                     self._failed(partition, exc)
+
+    def _follow_idle(self) -> None:
+        """Move every idle partition's watermark to the one it follows (stream/worker/idle.py), as a step
+        of its own published at once (after what is pending): a recount applies it at the same place."""
+        now = time.monotonic()
+        ends = {p: self._caught_up(p) for p in self.owned if p in self.reading}
+        idle = {p for p, end in ends.items() if end is not None and is_idle(now - self.owned[p].quiet_since,
+                                                                            self.settings.idle_s)}
+        target = followed({p: self.owned[p].state.watermark for p in ends}, idle)
+        if target is None:
+            return
+        every = max(1.0, self.settings.checkpoint_ms / 1000)  # a step a second at most while the others move
+        for partition in sorted(idle):
+            owned = self.owned[partition]
+            pending = self._pending_commits.get(partition)
+            if (pending is not None and not pending.done()) or now - owned.followed_at < every or \
+                    target <= owned.state.watermark:
+                continue
+            try:
+                if owned.state.pending:  # junk or reroutes counted since the last checkpoint go first
+                    self._publish(partition, owned, snapshot=False)
+                owned.state.follow(target, at=ends[partition])  # where the log ends: a partition never read
+                owned.followed_at = now
+                self._publish(partition, owned, snapshot=False)
+            except (Fenced, TransactionFailed) as exc:
+                self._failed(partition, exc)
+
+    def _caught_up(self, partition: int) -> int | None:
+        """Where the partition's log ends if everything before it is read and applied; else None. At the
+        end the reader's position may pass the last record: reroutes written into it commit with a marker."""
+        key = (self.settings.orders_topic, partition)
+        _, high = self._input.cached_watermarks(key)
+        applied = self.owned[partition].state.end or 0
+        if high >= 0 and (applied >= high or self._input.end_offsets.get(key) == high):
+            return high
+        return None
 
     def _publish(self, partition: int, owned: Owned, snapshot: bool) -> None:
         state, writer = owned.state, owned.writer

@@ -2,9 +2,11 @@
 owning partition p of `<orders>.owners` means counting partition p of `orders`.
 
 `<orders>.owners` is an always-empty topic with as many partitions as `orders`. faust handles membership,
-assignment and rebalancing, and calls back here; the counting itself runs in
-`stream.worker.counter.OrdersConsumer`, because faust's per-message pipeline tops out near 12k events/s on
-this machine (see docs/exactness.md).
+assignment and rebalancing, and calls back here. `orders` may grow while the group runs: every worker
+grows the owners topic (and the other topics that follow `orders`) to match within GROW_EVERY_S, and
+aiokafka's next metadata refresh sees the new partitions and rebalances, so they are owned too. The
+counting itself runs in `stream.worker.counter.OrdersConsumer`, because faust's per-message pipeline
+tops out near 12k events/s on this machine (see docs/exactness.md).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any
 import faust
 
 from stream.config import Settings
+from stream.kafka.admin import grow_topics
 from stream.worker.counter import OrdersConsumer
 
 log = logging.getLogger("salesdash.stream")
+GROW_EVERY_S = 2.0  # how soon a grown `orders` has its owners topic grown to match
 
 
 def _credentials(settings: Settings) -> Any:
@@ -61,6 +65,8 @@ def worker_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.session_timeout_s,
         # A rebalance starts for this worker at its next heartbeat: often, so handovers start at once.
         broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 4),
+        # A grown owners topic is seen (and its partitions assigned) at the next refresh: within seconds.
+        consumer_metadata_max_age_ms=min(5_000, settings.session_timeout_s * 500),
     )
     owners = app.topic(settings.owners_topic, key_type=bytes, value_type=bytes,
                        partitions=settings.orders_partitions)
@@ -97,6 +103,13 @@ def worker_app(settings: Settings) -> faust.App:
             log.info("counted %d events (%.0f/s) from partitions %s", counter.counted,
                      (counter.counted - last[0]) / (now - last[1]), sorted(counter.reading))
         last[:] = [counter.counted, now]
+
+    @app.timer(interval=GROW_EVERY_S)  # type: ignore[untyped-decorator]
+    async def _grow() -> None:
+        try:
+            await asyncio.to_thread(grow_topics, settings)
+        except Exception as exc:  # Kafka away or a refusal: counting goes on, the next tick tries again
+            log.warning("cannot grow the topics that follow %s: %s", settings.orders_topic, exc)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _stop(sender: Any, **kwargs: Any) -> None:

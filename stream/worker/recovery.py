@@ -33,6 +33,8 @@ class Owned:
     published_at: float = field(default_factory=time.monotonic)
     snapshot_at: float = field(default_factory=time.monotonic)
     snapshotted: bool = False  # a snapshot of this chain exists (else the next checkpoint takes one)
+    quiet_since: float = field(default_factory=time.monotonic)  # monotonic time it last counted an order
+    followed_at: float = 0.0  # monotonic time of its last follow step
 
 
 @dataclass

@@ -412,6 +412,40 @@ def test_an_order_for_a_closed_day_is_too_late_and_the_day_closes() -> None:
     assert log.recount(allowed_lateness_ms=HOUR + 1).totals["gross_cents"] == 700
 
 
+def test_a_follow_mark_closes_a_partition_that_has_no_orders_and_one_with_only_junk() -> None:
+    log = Log()
+    p = home("m00001")
+    junk, empty = [q for q in range(N) if q != p][:2]
+    log.orders(order_event(occurred_at=NOON, total_minor=100), order_event(occurred_at=DAY_END + HOUR))
+    log.add(b"not json", partition=junk, ts=NOON)
+    others = {q: [(0, DAY_END + HOUR)] for q in range(N) if q not in (p, junk)}
+    assert log.recount(marks=others).day_closed is False  # the junk partition has no mark yet
+    result = log.recount(marks={**others, junk: [(1, DAY_END + HOUR)]})
+    assert result.closed[junk] and result.closed[empty] and result.day_closed
+    assert result.totals["gross_cents"] == 100 and result.dead_letters == {"invalid_json": 1}
+    assert log.recount(marks={**others, junk: [(1, DAY_END + HOUR - 1)]}).closed[junk] is False
+
+
+def test_an_order_after_a_follow_mark_that_closed_its_day_is_too_late_one_before_it_counts() -> None:
+    log = Log()
+    p = home("m00001")
+    log.orders(order_event(occurred_at=NOON, total_minor=100), order_event(occurred_at=NOON, total_minor=200))
+    result = log.recount(marks={p: [(1, DAY_END + HOUR)]})  # the step stood between the two orders
+    assert result.totals["gross_cents"] == 100
+    assert [e["offset"] for e in result.too_late] == [1] and result.dead_letters == {"too_late": 1}
+    assert log.recount(marks={p: [(2, DAY_END + HOUR)]}).totals["gross_cents"] == 300
+    # marks are floors: a lower one later does not take an earlier higher one back
+    assert log.recount(marks={p: [(1, DAY_END + HOUR), (2, NOON)]}).totals["gross_cents"] == 100
+
+
+def test_a_mark_past_the_records_read_does_not_close_the_day_early() -> None:
+    from stream.audit.source import DayRecords
+
+    records = DayRecords("orders", N, N, next={0: 5, 1: 9}, stops={0: 10, 1: 9},
+                         marks={0: [(3, 1), (7, 2)], 1: [(9, 3)], 2: [(4, 4)]})
+    assert records.marks_read() == {0: [(3, 1)], 1: [(9, 3)], 2: [(4, 4)]}
+
+
 def test_rejected_misplaced_and_duplicate_orders_do_not_move_the_watermark() -> None:
     other = next(m for m in (f"m{i:05d}" for i in range(2, 100)) if home(m) != home("m00001"))
     far = DAY_END + 2 * HOUR
@@ -774,3 +808,19 @@ def test_the_sql_rules_agree_with_a_plain_reference(batches: list[list[tuple[str
     result = log.recount()
     assert result.dead_letters == expected_reasons
     assert result.totals["gross_cents"] == expected_gross
+
+
+def test_a_topic_grown_past_its_homes_is_recounted_with_merchants_on_their_first_homes() -> None:
+    """Grown from 8 to 16: an order sent before the growth sits at its home under 8; the same merchant's
+    order sent after it landed on its partition under 16 and was copied home. Both count, once each."""
+    merchant = next(m for m in (f"m{i:05d}" for i in range(100))
+                    if (aiokafka_murmur2(m.encode()) & 0x7FFFFFFF) % 16 != home(m))
+    grown_to = (aiokafka_murmur2(merchant.encode()) & 0x7FFFFFFF) % 16
+    before = order_event(merchant_id=merchant, total_minor=1_000)
+    after = order_event(merchant_id=merchant, total_minor=2_000, occurred_at=NOON + 1)
+    log = Log()
+    log.add(before, partition=home(merchant))
+    log.add(after, partition=grown_to)
+    log.add(after, partition=home(merchant), headers=(("rerouted_from", b"orders/x/0"),))
+    result = recount(log.records, DAY, 16, homes=N)
+    assert (result.totals["orders"], result.totals["gross_cents"]) == (2, 3_000)

@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 from broker import Broker
 from stream import config
-from stream.kafka.admin import TopicError, ensure_topics
+from stream.kafka.admin import TopicError, ensure_topics, grow_topics
 
 pytestmark = pytest.mark.kafka
 
@@ -66,4 +66,30 @@ def test_topics_are_created_with_explicit_partition_counts(
 
     monkeypatch.setenv("ORDERS_PARTITIONS", "3")
     with pytest.raises(TopicError, match="has 8 partitions but ORDERS_PARTITIONS is 3"):
+        ensure_topics(config.load())
+
+
+def test_a_grown_orders_topic_has_the_topics_that_follow_it_grown_and_keeps_its_homes(
+    kafka: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    monkeypatch.setenv("KAFKA_BOOTSTRAP", kafka.bootstrap)
+    monkeypatch.setenv("ORDERS_TOPIC", f"orders-{run}")
+    monkeypatch.setenv("AGGREGATES_TOPIC", f"aggregates-{run}")
+    monkeypatch.setenv("DLQ_TOPIC", f"dlq-{run}")
+    monkeypatch.setenv("ORDERS_PARTITIONS", "4")
+    settings = config.load()
+    ensure_topics(settings)
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin.create_partitions([NewPartitions(f"orders-{run}", 6)])[f"orders-{run}"].result()
+
+    assert grow_topics(settings) == 6
+    ensure_topics(settings)  # a worker starting after the growth is content too
+    topics = admin.list_topics(timeout=10).topics
+    counts = {name: len(topics[name].partitions) for name in topics if run in name}
+    assert counts == {f"orders-{run}": 6, f"aggregates-{run}": 6, f"aggregates-{run}.snapshots": 6,
+                      f"aggregates-{run}.state": 6, f"dlq-{run}": 6, f"orders-{run}.owners": 6,
+                      f"orders-{run}.homes": 4}
+    monkeypatch.setenv("ORDERS_PARTITIONS", "6")  # the grown count is not the homes count
+    with pytest.raises(TopicError, match=r"\.homes has 4 partitions but ORDERS_PARTITIONS is 6"):
         ensure_topics(config.load())

@@ -14,6 +14,7 @@ import orjson
 from starlette.testclient import TestClient
 
 from app.config import AppSettings
+from app.coverage import Coverage
 from app.registry import Registry
 from app.routes import create_app
 from app.sessions import Library, Loading, Preparation, ReplayRefused
@@ -47,6 +48,7 @@ class FakeFeed:
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     lag: int = 0
     unreadable: int = 0
+    coverage: Coverage = field(default_factory=lambda: Coverage(timeout_s=6))
 
     def reachable(self) -> bool:
         return self.up

@@ -79,6 +79,39 @@ def test_health_and_metrics_when_all_is_well() -> None:
     assert samples["salesdash_viewers"] == 0
 
 
+def test_health_is_503_and_names_a_partition_of_orders_nobody_counts_then_200_once_one_does() -> None:
+    with app(orders(100)) as running:
+        coverage = running.feed.coverage
+        # Partition 8 was added and holds 30 records; no checkpoint has ever named it, for 10 s now.
+        marks = {0: (0, 1), 8: (0, 30), 9: (0, 0)}
+        coverage.observe(time.monotonic() - 10, marks, {0: 1})
+        for suspect in coverage.suspects(time.monotonic()):
+            coverage.confirm(suspect)  # what the feed does once it finds a record in the range
+        health = running.client.get("/healthz")
+        samples = metrics(running.client.get("/metrics").text)
+        coverage.observe(time.monotonic(), marks, {0: 1, 8: 30})  # its new owner's first checkpoint
+        healed = running.client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["kafka"] is True and health.json()["caught_up"] is True
+    assert health.json()["uncounted_partitions"] == [8]
+    assert health.json()["orders_lag"] == {"0": 0, "8": 30, "9": 0}
+    assert samples["salesdash_orders_uncounted_partitions"] == 1
+    assert samples['salesdash_orders_lag{partition="8"}'] == 30
+    assert samples['salesdash_orders_lag{partition="9"}'] == 0
+    assert healed.status_code == 200 and healed.json()["uncounted_partitions"] == []
+
+
+def test_health_waits_the_session_timeout_before_calling_a_partition_uncounted() -> None:
+    with app(orders(100)) as running:
+        coverage = running.feed.coverage
+        coverage.observe(time.monotonic() - 2, {0: (0, 5)}, {})  # a rebalance in progress
+        for suspect in coverage.suspects(time.monotonic()):
+            coverage.confirm(suspect)
+        health = running.client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json()["orders_lag"] == {"0": 5} and health.json()["uncounted_partitions"] == []
+
+
 def test_every_http_response_carries_the_security_headers() -> None:
     with app() as running:
         for path in ("/", "/api/snapshot", "/healthz", "/static/dashboard.js", "/nope"):
