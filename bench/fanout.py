@@ -235,8 +235,9 @@ def run(bootstrap: str, quick: bool) -> list[Figure]:
            "ORDERS_PARTITIONS": "4", "STREAM_GROUP": f"bench-fanout-{run_id}", "PUSH_HZ": "4",
            "FAUST_DATADIR": str(logs / "faust")}
     url, multi_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{multi_port}"
-    # Enough load for a change, and so a delta, on every tick, for every round.
-    duration = str(int((len(sizes) + len(multi)) * (seconds + 60) + 60))
+    # Load for a change, and so a delta, on every tick of every round, however long connecting takes (at
+    # 20,000 viewers minutes on a busy machine): it runs until the stage stops it.
+    duration = "3600"
     processes = [_start(["-m", "stream", "--loglevel", "warn"], env, logs / "stream.log"),
                  _start(["-m", "app", "--port", str(port), "--log-level", "warning"], env, logs / "app.log")]
     figures: list[Figure] = []
