@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
+
+MAX_WORKERS = 64
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,9 +23,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--workers", type=int, default=1,
+                        help="app processes sharing the port (SO_REUSEPORT), each folding the aggregates")
+    # One of --workers' processes: its own listener beside the others'.
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be 1..65535, got {args.port}")
+    if not 0 < args.workers <= MAX_WORKERS:
+        parser.error(f"--workers must be 1..{MAX_WORKERS}, got {args.workers}")
+    if args.workers > 1:
+        from app.workers import listener, supervise
+
+        try:
+            listener(args.host, args.port).close()  # taken, or not an address: say so once, here
+        except OSError as exc:
+            parser.exit(1, f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n")
+        print(f"salesdash: serving http://{args.host}:{args.port} with {args.workers} app processes",
+              file=sys.stderr, flush=True)
+        sys.exit(supervise(["--host", args.host, "--port", str(args.port), "--log-level", args.log_level,
+                            "--reuse-port"], args.workers))
 
     import uvicorn
 
@@ -32,11 +52,22 @@ def main(argv: list[str] | None = None) -> None:
     from app.server import AbortableWebSockets
 
     settings = AppSettings(allowed_hosts=allowed_hosts(args.host))
-    print(f"salesdash: serving http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     # No permessage-deflate: a zlib context per viewer would cost more memory than 5,000 viewers can have.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, ws=AbortableWebSockets,
-                ws_max_size=MAX_CLIENT_FRAME, ws_per_message_deflate=False,
-                log_level=args.log_level, log_config=logs.config(args.log_level), lifespan="on")
+    config = uvicorn.Config(create_app(settings), host=args.host, port=args.port, ws=AbortableWebSockets,
+                            ws_max_size=MAX_CLIENT_FRAME, ws_per_message_deflate=False,
+                            log_level=args.log_level, log_config=logs.config(args.log_level), lifespan="on")
+    server = uvicorn.Server(config)
+    if args.reuse_port:
+        from app.workers import listener
+
+        print(f"salesdash: app process {os.getpid()} serving http://{args.host}:{args.port}",
+              file=sys.stderr, flush=True)
+        server.run(sockets=[listener(args.host, args.port)])
+    else:
+        print(f"salesdash: serving http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+        server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: it could not start (the port taken, the lifespan failed)
 
 
 if __name__ == "__main__":

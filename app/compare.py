@@ -139,6 +139,8 @@ class Comparisons:
                 best = (orders, name)
         found = best[1] if best else None
         self._defaults[shown] = (len(self.view.closed_days), found)
+        while len(self._defaults) > KEPT:  # any day a client names is a key: keep the newest few
+            del self._defaults[next(iter(self._defaults))]
         return found
 
     def resolve(self, shown: str, chosen: str) -> str | None:

@@ -3,11 +3,16 @@
 A viewer holds at most one pending message. If a new update arrives before the last one went out, the
 viewer is marked for a resync and gets one fresh snapshot instead: memory per viewer stays bounded and a
 slow viewer never holds up the others. Snapshots are encoded once per day per push tick and shared too.
+
+Every snapshot and delta carries `epoch` (this process's view: a new one's seq 1 is no repeat) and `seq`,
+per day: a delta is step `seq` of the day, a snapshot holds every step through its `seq`. A page applies a
+delta only if it is the next step after what it holds, and asks for a snapshot otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -96,6 +101,8 @@ class Hub:
         self.stalled = 0  # viewers dropped because they stopped taking messages
         self.connected = 0  # viewers ever accepted
         self._snapshots: dict[str, str] = {}
+        self.epoch = secrets.token_hex(8)
+        self._seq: dict[str, int] = {}  # day -> the last delta's step (days that changed while watched)
 
     def snapshot_message(self, day: str) -> str:
         if bool(self.kafka_up()) != self.kafka:
@@ -105,7 +112,8 @@ class Hub:
             self._snapshots.clear()
         message = self._snapshots.get(day)
         if message is None:
-            body = {**self.view.snapshot(day), "kafka": self.kafka}
+            body = {**self.view.snapshot(day), "kafka": self.kafka, "epoch": self.epoch,
+                    "seq": self._seq.get(day, 0)}
             message = self._snapshots[day] = encode("snapshot", body)
         return message
 
@@ -119,7 +127,8 @@ class Hub:
             watchers = [v for v in self.viewers if v.day == day]
             if not watchers:
                 continue
-            message = encode("delta", self.view.snapshot(day, changes))
+            seq = self._seq[day] = self._seq.get(day, 0) + 1
+            message = encode("delta", {**self.view.snapshot(day, changes), "epoch": self.epoch, "seq": seq})
             for viewer in watchers:
                 viewer.offer(message)
             offered += len(watchers)

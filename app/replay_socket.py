@@ -21,6 +21,23 @@ from stream.core.rules import Rules
 
 TICK_S = 0.1  # ×600 moves a minute of the day per tick
 MAX_FRAME = 4096
+# A tape slot is held only by a socket that plays: one whose session has not started by then is closed.
+START_WAIT_S = 5.0
+MAX_SPEED = 1e6  # a day in under a tenth of a second; beyond it the clock's arithmetic overflows
+MAX_SEEK_MS = 2**53  # a seek target the clock can hold as an exact number
+
+
+def bounded_speed(text: str) -> float | None:
+    """parse_speed, refusing a finite speed too large for the clock (ValueError)."""
+    speed = parse_speed(text)
+    if speed is not None and speed > MAX_SPEED:
+        raise ValueError(f"a speed must be at most {MAX_SPEED:g}, got {text}")
+    return speed
+
+
+def failure(session: str, error: str) -> str:
+    """The status message of a replay that cannot be played, and why."""
+    return encode("replay", {"replay": {"session": session, "state": "failed", "error": error}})
 
 
 def control(text: str) -> dict[str, Any] | None:
@@ -34,11 +51,13 @@ def control(text: str) -> dict[str, Any] | None:
     kind = frame.get("type")
     if kind in ("play", "pause", "resync"):
         return {"type": kind}
-    if kind == "seek" and isinstance(frame.get("to_ms"), int) and not isinstance(frame["to_ms"], bool):
-        return {"type": "seek", "to_ms": frame["to_ms"]}
+    to_ms = frame.get("to_ms")
+    seekable = isinstance(to_ms, int) and not isinstance(to_ms, bool) and abs(to_ms) <= MAX_SEEK_MS
+    if kind == "seek" and seekable:
+        return {"type": "seek", "to_ms": to_ms}
     if kind == "speed" and isinstance(frame.get("speed"), str | int | float):
         try:
-            return {"type": "speed", "speed": parse_speed(str(frame["speed"]))}
+            return {"type": "speed", "speed": bounded_speed(str(frame["speed"]))}
         except ValueError:
             return None
     return None
@@ -51,20 +70,23 @@ async def watch(websocket: WebSocket, library: Library, loading: Loading, speed:
     if at_ms is not None:  # a viewer reconnecting mid-replay carries on from where it was
         commands.put_nowait({"type": "seek", "to_ms": at_ms})
     player = asyncio.create_task(_play(websocket, loading, speed, rules, commands))
+    receiver = asyncio.create_task(_receive(websocket, commands))
     try:
-        await _receive(websocket, commands, player)
+        # Whichever ends first ends both: a player that gave up (failed, never started) closes the socket
+        # even while its client stays silent, so its tape slot is free for a viewer that plays.
+        await asyncio.wait([player, receiver], return_when=asyncio.FIRST_COMPLETED)
     finally:
         library.close(loading)
-        player.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-            await player
+        for task in (player, receiver):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close()
 
 
-async def _receive(websocket: WebSocket, commands: asyncio.Queue[dict[str, Any]],
-                   player: asyncio.Task[None]) -> None:
-    while not player.done():
+async def _receive(websocket: WebSocket, commands: asyncio.Queue[dict[str, Any]]) -> None:
+    while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
@@ -86,15 +108,19 @@ async def _play(websocket: WebSocket, loading: Loading, speed: float | None, rul
     player: Player | None = None
     last: dict[str, Any] | None = None
     fresh = True  # the next message is a snapshot
+    opened = time.monotonic()
     while True:
         tape, doc = loading.tape, loading.doc
         if loading.failed and (tape is None or not tape.records):
-            status = {"session": loading.session, "state": "failed", "error": loading.failed}
-            await websocket.send_text(encode("replay", {"replay": status}))
+            await websocket.send_text(failure(loading.session, loading.failed))
             return
         if player is None and tape is not None and doc is not None:
             start, end = parse_day(doc["day"])
             player = Player(tape, doc["day"], start, end, speed, time.monotonic(), rules)
+        if player is None and not loading.prepared_here and time.monotonic() - opened > START_WAIT_S:
+            late = f"the session did not start within {START_WAIT_S:g} s; try again"
+            await websocket.send_text(failure(loading.session, late))
+            return
         if player is None:
             status = {"session": loading.session, "state": "loading", "speed": _speed_name(speed)}
             if status != last:

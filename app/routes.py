@@ -26,14 +26,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app import compare, metrics, verify
 from app.access import origin_ok, token_ok
+from app.bodies import TooLarge, json_body, too_large
 from app.config import AppSettings
 from app.fanout import Hub, Viewer
 from app.feed import AggregatesFeed, Feed
-from app.replay_socket import watch
+from app.replay_socket import MAX_SPEED, bounded_speed, failure, watch
 from app.security import SecurityHeaders
 from app.server import ABORT_EXTENSION
 from app.sessions import Library, ReplayRefused
-from stream.core.clock import parse_speed
 from stream.core.eventtime import day_of, parse_day
 from stream.core.salesview import SalesView
 from stream.replay.session import valid_id
@@ -140,9 +140,9 @@ async def start_replay(request: Request) -> Response:
     if not origin_ok(request, settings.allowed_origins):  # another site's page may not start work here
         return JSONResponse({"error": "Origin not allowed"}, status_code=403)
     try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        body = None
+        body = await json_body(request)
+    except TooLarge:
+        return too_large()
     if not isinstance(body, dict) or not isinstance(body.get("day"), str):
         return JSONResponse({"error": 'send {"day": "YYYY-MM-DD"}'}, status_code=400)
     try:
@@ -252,9 +252,9 @@ async def live(websocket: WebSocket) -> None:
 
 async def _replay(websocket: WebSocket, session: str) -> None:
     try:
-        speed = parse_speed(websocket.query_params.get("speed") or "600")
+        speed = bounded_speed(websocket.query_params.get("speed") or "600")
     except ValueError:
-        await _refuse(websocket, 400, "speed must be a number above 0 or max")
+        await _refuse(websocket, 400, f"speed must be a number above 0, at most {MAX_SPEED:g}, or max")
         return
     if not valid_id(session):
         await _refuse(websocket, 400, "replay must be a session id")
@@ -264,6 +264,13 @@ async def _replay(websocket: WebSocket, session: str) -> None:
         await _refuse(websocket, 400, "at must be a time in ms since the epoch")
         return
     library: Library = websocket.state.library
+    if not await library.exists(session):
+        # Said as a loading that failed says it (the page shows why), but no loading: no tape slot held.
+        await websocket.accept()
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.send_text(failure(session, f"no replay session {session}"))
+            await websocket.close()
+        return
     try:
         loading = library.open(session)  # before the handshake: a refusal is an HTTP status
     except ReplayRefused as exc:

@@ -8,7 +8,6 @@ commits, and the child reads `orders` with a throwaway group id.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 import orjson
 
 from app import registry
+from app.lookups import Lookups
 from app.playback import Tape
 from stream.config import Settings
 from stream.core import eventtime
@@ -33,6 +33,7 @@ from stream.replay.session import new_id, registry_topic
 
 log = logging.getLogger("salesdash.app")
 ROOT = Path(__file__).resolve().parent.parent
+REGISTRY_FRESH_S = 1.0  # a replay socket's session is looked for in a registry read at most this old
 OPEN_WAIT_S = 30.0  # how long a session id may stay unknown while its preparation starts
 GONE_WAIT_S = 10.0  # how long a session may still say "running" after its preparation exited
 
@@ -79,6 +80,11 @@ class Loading:
 
     def close(self) -> None:
         self._stop.set()
+
+    @property
+    def prepared_here(self) -> bool:
+        """This app started the session's preparation: its registry entry may take a while to appear."""
+        return self._preparation is not None
 
     def _run(self) -> None:
         reader = Reader.open(self._settings, "app-replay", missing_is_empty=True)
@@ -167,6 +173,7 @@ class Library:
         self._used_ms: dict[str, int] = {}  # session -> when this app last handed it out or opened it
         self._forgetting: set[str] = set()  # sessions being deleted: no viewer may open them meanwhile
         self._logs = Path(tempfile.mkdtemp(prefix="salesdash-replays-"))
+        self.lookups = Lookups()
 
     async def days(self, fresh: bool = False) -> list[DayInLog]:
         """The days the workers counted or tallied records into, oldest first: from the day index in the
@@ -181,7 +188,7 @@ class Library:
             raise ReplayRefused(f"day: {exc}", 400) from None
         if not any(d.name == wanted.name for d in await self.days(fresh=True)):
             raise ReplayRefused(str(NoOrders(day, self.settings.orders_topic)), 404)
-        found = await asyncio.to_thread(self._read_registry)
+        found = await self.lookups.get("registry", self._read_registry, 0.0)
         kept = registry.closed_session(found, day, self.settings.orders_topic)
         if kept is not None:
             self._used_ms[kept] = int(time.time() * 1000)
@@ -234,10 +241,17 @@ class Library:
                 loading = self._loading.pop(session, None)
                 if loading is not None:
                     loading.close()
-            for session in await asyncio.to_thread(self._forget, victims):
+            for session in await self.lookups.run(lambda: self._forget(victims)):
                 self._used_ms.pop(session, None)
         finally:
             self._forgetting.difference_update(victims)
+
+    async def exists(self, session: str) -> bool:
+        """The session is registered, or this app prepares or holds it. A socket for any other id is
+        refused before it starts a loading: an id nobody made never holds a tape slot, even briefly."""
+        if session in self._preparations or session in self._loading:
+            return True
+        return session in (await self.lookups.get("registry", self._read_registry, REGISTRY_FRESH_S)).docs
 
     def open(self, session: str) -> Loading:
         """The session's loading, started if need be; release it with `close` when done watching.
@@ -272,6 +286,7 @@ class Library:
             self._loading.pop(session).close()
 
     def shutdown(self) -> None:
+        self.lookups.shutdown()
         for loading in self._loading.values():
             loading.close()
         for preparation in self._preparations.values():

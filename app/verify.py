@@ -35,6 +35,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from app.access import origin_ok, token_ok
+from app.bodies import TooLarge, json_body, too_large
 from app.config import AppSettings
 from app.sessions import Library
 from stream.core import eventtime
@@ -45,6 +46,7 @@ log = logging.getLogger("salesdash.app")
 ROOT = Path(__file__).resolve().parent.parent
 KEPT = 20  # finished audits remembered
 REPORT_WAIT_S = 600.0  # the longest a report request waits for its child
+POLL_S = 0.2  # how often a waiting report request looks at its child
 DIFFERENCES_SHOWN = 20  # differences in a status (the JSON file has them all)
 
 
@@ -75,6 +77,13 @@ def _spawn(args: list[str], errors: Path) -> subprocess.Popen[bytes]:
     with errors.open("wb") as sink:
         return subprocess.Popen([sys.executable, "-m", "stream", *args], cwd=ROOT,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sink)
+
+
+async def _exited(process: subprocess.Popen[bytes]) -> int:
+    """The child's exit code, polled: a thread blocked in wait() per waiting request would take the pool."""
+    while (code := process.poll()) is None:
+        await asyncio.sleep(POLL_S)
+    return code
 
 
 class Verifier:
@@ -159,7 +168,7 @@ class Verifier:
             process = _spawn(["report", "--day", day, "--out", str(path)], errors)
             job = self.reports[day] = Job(day, day, process, path, errors)
         try:
-            code = await asyncio.wait_for(asyncio.to_thread(job.process.wait), REPORT_WAIT_S)
+            code = await asyncio.wait_for(_exited(job.process), REPORT_WAIT_S)
         except TimeoutError:
             raise Refused(f"the report of {day} is taking long; try again shortly", 503) from None
         if code not in (0, 1) or not path.exists():
@@ -187,9 +196,9 @@ async def start_audit(request: Request) -> Response:
     if (refused := _refusal(request, write=True)) is not None:
         return refused
     try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        body = None
+        body = await json_body(request)
+    except TooLarge:
+        return too_large()
     verifier: Verifier = request.state.verifier
     try:
         day = await verifier.checked_day(body.get("day") if isinstance(body, dict) else None)

@@ -24,8 +24,8 @@ from loadgen.stop import Stop
 from loadgen.traffic import Sink, Traffic
 from loadgen.truth import Truth
 from stream import config
-from stream.jobs.prefix import Held, NotAPrefix, held_records
 from stream.kafka.admin import ensure_topics
+from stream.kafka.prefix import Held, NotAPrefix, held_records
 
 
 class _Parser(argparse.ArgumentParser):

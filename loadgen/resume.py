@@ -1,4 +1,4 @@
-"""Resuming a backfill (stream.jobs.prefix): the same day, seed and options make the same messages in the
+"""Resuming a backfill (stream.kafka.prefix): the same day, seed and options make the same messages in the
 same order, and the idempotent producer keeps each partition's in order without gaps, so a run started
 again passes over, per partition, what the log holds of it. A check pass first makes the messages without
 sending any, to be sure the records in the log are this run's before anything is sent."""
@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from loadgen.producer import Outgoing
 from loadgen.traffic import Sink
-from stream.audit.murmur2 import partition_for
-from stream.jobs.prefix import Held, NotAPrefix, Prefix
+from stream.core.routing import partition_for
+from stream.kafka.prefix import Held, NotAPrefix, Prefix
 
 
 class Verified(Exception):

@@ -5,6 +5,7 @@ import { fit, fitOnResize } from "./fit.js";
 import { formatCents, showCents, showCount } from "./format.js";
 import { showChannels, showDeadLetters, showMerchants, showProducts } from "./panels.js";
 import { ReplayBar, replayOf, setupPicker } from "./replay.js";
+import { Sequence } from "./sequence.js";
 import { DayState } from "./state.js";
 import { VerifyPanel } from "./verify.js";
 
@@ -46,6 +47,7 @@ const requestedDay = pageParams.get("day") || null;
 const replay = replayOf(pageParams); // null: the live page
 const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const state = new DayState();
+const sequence = new Sequence();
 
 // ---- animated net counter: data-cents is always exact, only the text animates ----
 
@@ -167,15 +169,25 @@ function handleMessage(raw) {
     if (state.totals) render(); // it follows a snapshot; without one there is nothing to draw against
     return;
   }
+  const order = sequence.check(msg);
+  if (order === "skip") return;
+  if (order === "resync") {
+    console.warn("salesdash: a delta out of sequence (seq " + msg.seq + "); asking for a fresh snapshot");
+    askResync();
+    return;
+  }
   const before = state.day;
   // Unknown types are tolerated so the server can add messages without breaking old pages.
   const outcome = state.apply(msg);
   if (outcome === "malformed") {
     console.warn("salesdash: ignoring a malformed " + msg.type + " message; asking for a fresh snapshot");
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "resync" }));
+    sequence.lost();
+    askResync();
     return;
   }
   if (outcome !== "applied") return;
+  // Which app process's view the figures are of (tests and a curious operator read it).
+  if (msg.type === "snapshot") document.body.dataset.epoch = sequence.epoch ?? "";
   if (state.day !== before) {
     verifyPanel.setDay(state.day);
     el.day.textContent = state.day === null ? "—" : state.day;
@@ -184,6 +196,12 @@ function handleMessage(raw) {
   render();
   renderFreshness();
   followMidnight();
+}
+
+function askResync() {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "resync" }));
+  // A socket that closes first is replaced, and every new socket starts from a snapshot anyway.
+  document.body.dataset.resyncs = String(sequence.resyncs);
 }
 
 // Without ?day the server pins a socket to the day that was current when it connected, so once
@@ -265,6 +283,7 @@ function connect() {
     return;
   }
   ws = sock;
+  sequence.reset(); // the new socket's first snapshot starts its count
   kafkaUp = null; // the new socket's first snapshot says
   renderConn();
   // Handlers check identity so a superseded socket can never touch state.

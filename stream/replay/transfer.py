@@ -4,7 +4,7 @@ Export writes the records stamped in the day that a replay of it reads — valid
 included — so export, then import into an empty topic, then replay gives the day's figures again.
 Import checks the whole file first, then writes every record with its original key, timestamp and
 partition, in transactions of CHUNK records. Stopped (SIGTERM, kill -9) and started again, it continues
-after the last committed chunk (stream.jobs.prefix): no record is written twice.
+after the last committed chunk (stream.kafka.prefix): no record is written twice.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from stream.config import Settings
 from stream.core.dayreplay import DayReplay
 from stream.core.eventtime import Day, parse_day
 from stream.core.salesview import SalesView
-from stream.jobs import dayexport, prefix
-from stream.kafka import KafkaException, timeindex
+from stream.jobs import dayexport
+from stream.kafka import KafkaException, prefix, timeindex
 from stream.kafka.admin import TopicError, create_topics, ensure_topics
 from stream.kafka.timeindex import DayLogError, NoOrders
 from stream.kafka.writer import Writer

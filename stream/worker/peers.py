@@ -14,10 +14,9 @@ import logging
 import threading
 import time
 
-from confluent_kafka import OFFSET_END, KafkaException
-
 from stream.config import Settings
 from stream.core.checkpoint import Unreadable, link
+from stream.kafka import OFFSET_END, KafkaException
 from stream.kafka.reader import Consumed, Reader
 from stream.worker.idle import PeerMark, busy_peers, seen
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.jobs.prefix import Held, NotAPrefix, Prefix
+from stream.kafka.prefix import Held, NotAPrefix, Prefix
 
 sequences = st.lists(st.tuples(st.integers(0, 3), st.binary(max_size=3)), max_size=40)
 

@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 
 from app.config import AppSettings
 from app.coverage import Coverage
+from app.registry import Registry
 from app.routes import create_app
 from app.sessions import Library, Loading, Preparation, ReplayRefused
 from stream import config
@@ -68,6 +69,7 @@ class StubLoading(Loading):
         self.doc = self.tape = None
         self.failed = None if known else f"no replay session {session}"
         self.users = 0
+        self._preparation = None
 
     def close(self) -> None:
         pass
@@ -82,9 +84,16 @@ class FakeLibrary(Library):
         self.refusal = refusal
         self.prepared: list[str] = []
         self.opened: list[str] = []
+        self.registered: set[str] | None = None  # the registry's sessions; None: any id is one
 
     async def days(self, fresh: bool = False) -> list[DayInLog]:
         return [DayInLog(day, 10) for day in sorted(self.known)]
+
+    async def exists(self, session: str) -> bool:
+        return True if self.registered is None else await super().exists(session)
+
+    def _read_registry(self) -> Registry:
+        return Registry({session: {"session": session} for session in self.registered or ()})
 
     async def prepare(self, day: str) -> str:
         if self.refusal is not None:

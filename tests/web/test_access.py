@@ -64,6 +64,10 @@ def test_no_inline_script_is_allowed_or_needed() -> None:
 
 def test_the_app_binds_loopback_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: seen.update(kwargs))
+    def run(server: Any, sockets: Any = None) -> None:
+        seen.update(host=server.config.host, port=server.config.port)
+        server.started = True
+
+    monkeypatch.setattr("uvicorn.Server.run", run)
     app_main(["--port", "8123"])
     assert seen["host"] == "127.0.0.1" and seen["port"] == 8123
