@@ -17,6 +17,8 @@ import heapq
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from stream.core import merchantday
+from stream.core.merchantday import MerchantDay
 from stream.core.order import Order
 from stream.core.totals import Totals
 from stream.core.uniques import Uniques
@@ -50,7 +52,7 @@ class DaySales:
     """
 
     __slots__ = ("_channels_sent", "_countries_sent", "_sketch_orders", "_sketch_sent_ms", "_top_m_sent",
-                 "_top_p_sent", "_totals_sent", "channels", "countries", "customers", "dead",
+                 "_top_p_sent", "_totals_sent", "channels", "countries", "customers", "dead", "details",
                  "dirty_merchants", "head_dirty", "late", "merchants", "minutes", "products", "rerouted",
                  "seconds",
                  "shrank_merchants", "shrank_products", "tally_changed", "top_merchants", "top_products",
@@ -64,6 +66,7 @@ class DaySales:
         self.channels: dict[str, Totals] = {}
         self.merchants: dict[str, list[Any]] = {}
         self.products: dict[str, dict[str, list[Any]]] = {}  # merchant -> sku -> row
+        self.details: dict[str, MerchantDay] = {}  # merchant -> its own minutes, channels, countries
         self.customers = Uniques()
         self.dead: dict[str, int] = {}  # dead letters by reason
         self.late = 0  # events that corrected an already final minute
@@ -101,8 +104,11 @@ class DaySales:
         if merchant is None:
             merchant = self.merchants[merchant_id] = [order.merchant_name, 0, 0, 0]
             products = self.products[merchant_id] = {}
+            detail = self.details[merchant_id] = MerchantDay()
         else:
             products = self.products[merchant_id]
+            detail = self.details[merchant_id]
+        detail.add(order, refund)
         self.touched_merchants.add(merchant_id)
         totals = self.totals
         if refund:
@@ -181,6 +187,10 @@ class DaySales:
             self._sketch_orders = self.totals.orders
         if self.tally_changed:
             doc["x"], doc["late"], doc["rr"] = dict(self.dead), self.late, self.rerouted
+        details = {m: self.details[m].changes(self.merchants[m], self.products[m])
+                   for m in self.touched_merchants if self.details[m].touched}
+        if details:
+            doc["mm"] = details
         self.head_dirty = self.head_dirty or totals != self._totals_sent or self.tally_changed
         self._totals_sent = totals
         self.dirty_merchants |= self.touched_merchants
@@ -235,8 +245,9 @@ class DaySales:
 
     @classmethod
     def restore(cls, head: dict[str, Any], merchants: dict[str, list[Any]],
-                products: dict[Product, list[Any]]) -> DaySales:
-        """The day from a snapshot: its head and every merchant and product row."""
+                products: dict[Product, list[Any]], details: dict[str, dict[str, Any]] | None = None
+                ) -> DaySales:
+        """The day from a snapshot: its head, every merchant and product row, and the merchants' details."""
         day = cls()
         day.totals = Totals.from_list(head["t"])
         day.minutes = {int(m): Totals.from_list(v) for m, v in head["m"].items()}
@@ -246,6 +257,8 @@ class DaySales:
         day.merchants = merchants
         for merchant in merchants:
             day.products[merchant] = {}
+            found = (details or {}).get(merchant)
+            day.details[merchant] = MerchantDay() if found is None else MerchantDay.restore(found)
         for (merchant, sku), row in products.items():
             day.products.setdefault(merchant, {})[sku] = row
         day.top_merchants = [k for k in head["tm"]["ids"] if k in merchants]
@@ -301,8 +314,8 @@ def _rank(table: dict[Any, list[Any]], top: list[Any], touched: set[Any], shrank
 class DayView:
     """A reader's day in one partition, folded from checkpoint entries (and a snapshot's day record)."""
 
-    __slots__ = ("channels", "countries", "dead", "late", "merchants", "minutes", "products", "rerouted",
-                 "seconds", "sketch", "top_merchants", "top_products", "totals")
+    __slots__ = ("channels", "countries", "dead", "details", "late", "merchants", "minutes", "products",
+                 "rerouted", "seconds", "sketch", "top_merchants", "top_products", "totals")
 
     def __init__(self) -> None:
         self.totals = Totals()
@@ -318,6 +331,7 @@ class DayView:
         self.dead: dict[str, int] = {}
         self.late = 0
         self.rerouted = 0
+        self.details: dict[str, dict[str, Any]] = {}  # every merchant of the day: stream.core.merchantday
 
     def apply(self, doc: dict[str, Any]) -> None:
         """Fold one checkpoint entry (or a day record, which carries everything)."""
@@ -341,6 +355,8 @@ class DayView:
             self.sketch = base64.b64decode(sketch)
         if "x" in doc:
             self.dead, self.late, self.rerouted = dict(doc["x"]), int(doc["late"]), int(doc["rr"])
+        for merchant, detail in doc.get("mm", {}).items():
+            self.details[merchant] = merchantday.fold(self.details.get(merchant), detail)
 
     def customers(self) -> Uniques:
         return Uniques() if self.sketch is None else Uniques.from_bytes(self.sketch)

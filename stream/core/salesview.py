@@ -17,13 +17,16 @@ from typing import Any
 
 import orjson
 
+from stream.core import merchantday
 from stream.core.checkpoint import Checkpoint, PartitionLedger
-from stream.core.daysales import NAME, NET, ORDERS, QTY, TITLE, TOP, DayView, merchant_net
+from stream.core.daysales import GROSS, NAME, NET, ORDERS, QTY, REFUNDS, TITLE, TOP, DayView, merchant_net
 from stream.core.eventtime import MINUTE_MS, day_of, minute_is_final, parse_day
 from stream.core.rules import Rules
 from stream.core.snapshot import PartitionSnapshot
 from stream.core.totals import Totals
 from stream.core.uniques import Uniques
+
+MERCHANTS = "merchants"  # a compacted day's merchant details, kept beside its figures
 
 
 @dataclass
@@ -113,6 +116,7 @@ class SalesView:
             head = snapshot.heads[name]
             view = ledger.days[name] = DayView()
             view.apply(head)
+            view.details.update(snapshot.details.get(name, {}))
             for minute, values in head["m"].items():
                 view.minutes[int(minute)] = totals = Totals.from_list(values)
                 _replace(self.minutes, int(minute), None, totals.to_list())
@@ -184,7 +188,9 @@ class SalesView:
         return done
 
     def _compressed(self, name: str) -> bytes:
-        return zlib.compress(orjson.dumps(self._open_snapshot(name)), 6)
+        details = {m: d for led in self.ledgers.values() if name in led.days
+                   for m, d in led.days[name].details.items()}
+        return zlib.compress(orjson.dumps({**self._open_snapshot(name), MERCHANTS: details}), 6)
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -219,9 +225,24 @@ class SalesView:
         closed = self.closed_days.get(day)
         if closed is not None:
             doc: dict[str, Any] = orjson.loads(zlib.decompress(closed))
+            doc.pop(MERCHANTS, None)
             return {**doc, "as_of_ms": self.as_of_ms, "ingest_rate": self.ingest_rate(),
                     "offsets": self.offsets()}
         return self._open_snapshot(day, changes)
+
+    def merchant_snapshot(self, day: str, merchant: str) -> dict[str, Any]:
+        """One merchant's day, from its home partition's own figures (zero if it sold nothing)."""
+        closed = self.closed_days.get(day)
+        if closed is not None:
+            whole = orjson.loads(zlib.decompress(closed))
+            detail, final_before = whole[MERCHANTS].get(merchant), int(whole["final_before_ms"])
+        else:
+            final_before = self.watermark(min) - self.grace_ms
+            detail = next((led.days[day].details[merchant] for led in self.ledgers.values()
+                           if day in led.days and merchant in led.days[day].details), None)
+        return {"day": day, "merchant_id": merchant, "as_of_ms": self.as_of_ms,
+                "final_before_ms": final_before,
+                **_merchant_figures(detail or merchantday.EMPTY, final_before)}
 
     def _open_snapshot(self, day: str, changes: Changes | None = None) -> dict[str, Any]:
         start, end = parse_day(day)
@@ -294,6 +315,20 @@ def _day_figures(parts: list[DayView]) -> dict[str, Any]:
         "top_products": [{"sku": sku, "title": p[TITLE], "merchant_id": merchant,
                           "qty": p[QTY], "net_cents": p[NET]}
                          for (merchant, sku), p in top_products],
+    }
+
+
+def _merchant_figures(detail: dict[str, Any], final_before: int) -> dict[str, Any]:
+    row = detail["r"]
+    totals = Totals(row[ORDERS], row[GROSS], row[REFUNDS])
+    minutes = sorted((int(m), Totals.from_list(v)) for m, v in detail["m"].items())
+    return {
+        "name": row[NAME], "totals": {**totals.as_dict(), "aov_cents": _aov(totals)},
+        "minutes": [_minute(m, t, final_before) for m, t in minutes],
+        "countries": _breakdown("country", {k: Totals.from_list(v) for k, v in detail["co"].items()}),
+        "channels": _breakdown("channel", {k: Totals.from_list(v) for k, v in detail["ch"].items()}),
+        "top_products": [{"sku": sku, "title": title, "qty": qty, "net_cents": net}
+                         for sku, title, qty, net in detail["tp"]],
     }
 
 
