@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app import compare, metrics, verify
+from app import compare, links, metrics, verify
 from app.access import origin_ok, token_ok
 from app.config import AppSettings
 from app.fanout import Hub, Viewer
@@ -78,6 +78,21 @@ def _authorized(connection: HTTPConnection) -> bool:
     return token_ok(connection, settings.token)
 
 
+def _merchant_refusal(connection: HTTPConnection, merchant: str) -> Response | None:
+    """None when this request may see `merchant`'s view: the dashboard's token, or a link for it."""
+    settings: AppSettings = connection.state.settings
+    if token_ok(connection, settings.token):
+        return None
+    granted, whose = links.grant(connection, settings.token, int(time.time() * 1000))
+    if granted is links.Grant.MERCHANT and whose == merchant:
+        return None
+    if granted is links.Grant.MERCHANT:
+        return JSONResponse({"error": "this link is for another merchant"}, status_code=403)
+    if granted is links.Grant.EXPIRED:
+        return JSONResponse({"error": "this link has expired"}, status_code=401)
+    return _unauthorized_json()
+
+
 def _unauthorized_json() -> Response:
     return JSONResponse({"error": "an access token is required: ?token= or Authorization: Bearer"},
                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
@@ -87,6 +102,15 @@ async def homepage(request: Request) -> Response:
     if not _authorized(request):
         return PlainTextResponse("This dashboard needs its access token: open it as /?token=...\n",
                                  status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    settings: AppSettings = request.state.settings
+    return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def merchant_page(request: Request) -> Response:
+    """One merchant's view: the dashboard's page, which reads the merchant from its path."""
+    refusal = _merchant_refusal(request, request.path_params["merchant"])
+    if refusal is not None:
+        return refusal
     settings: AppSettings = request.state.settings
     return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-store"})
 
@@ -105,6 +129,9 @@ async def _caught_up(feed: Feed) -> bool:
 
 
 async def snapshot(request: Request) -> Response:
+    merchant = request.query_params.get("merchant")
+    if merchant is not None:
+        return await _merchant_snapshot(request, merchant)
     if not _authorized(request):
         return _unauthorized_json()
     try:
@@ -121,6 +148,21 @@ async def snapshot(request: Request) -> Response:
         return Response(compare.with_compare(body, request.state.comparisons, chosen),
                         media_type="application/json")
     return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def _merchant_snapshot(request: Request, merchant: str) -> Response:
+    refusal = _merchant_refusal(request, merchant)
+    if refusal is not None:
+        return refusal
+    try:
+        day = _day(request.query_params.get("day"))
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    if not await _caught_up(request.state.feed):
+        return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
+                            status_code=503, headers={"Retry-After": "2"})
+    return Response(orjson.dumps(request.state.view.merchant_snapshot(day, merchant)),
+                    media_type="application/json")
 
 
 async def days(request: Request) -> Response:
@@ -346,6 +388,7 @@ def create_app(settings: AppSettings | None = None,
     routes = [
         Route("/", homepage),
         Route("/api/snapshot", snapshot),
+        Route("/m/{merchant}", merchant_page),
         Route("/api/days", days),
         Route("/api/replays", start_replay, methods=["POST"]),
         *verify.ROUTES,
