@@ -114,8 +114,9 @@ class PartitionSnapshot:
 class SnapshotFold:
     """Keeps the newest value of every key of one partition's snapshot records, read in log order."""
 
-    def __init__(self, partition: int) -> None:
+    def __init__(self, partition: int, tables: bool = True) -> None:
         self.partition = partition
+        self.tables = tables  # False: a reader's fold keeps the merchants' details, not the worker's rows
         self.unreadable = 0  # records that are not snapshot records of this partition
         self._state: bytes | None = None
         self._heads: dict[str, bytes] = {}
@@ -130,6 +131,8 @@ class SnapshotFold:
             if not isinstance(parts, list) or not parts or parts[0] != self.partition:
                 raise ValueError("a key of another partition, or not a key")
             kind = parts[1]
+            if not self.tables and kind in ("m", "p", "d"):
+                return
             if kind == "state" and len(parts) == 2:
                 self._state = value
             elif kind == "day" and len(parts) == 3:

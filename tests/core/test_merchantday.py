@@ -14,6 +14,7 @@ from stream.core.checkpoint import Checkpoint
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
 from stream.core.salesview import SalesView
+from stream.core.snapshot import SnapshotFold
 from tests.support.core import snapshot_of
 from tests.support.orders import NOON, order_event
 from tests.support.truth import usd_cents
@@ -144,3 +145,21 @@ def test_a_closed_day_keeps_its_merchants() -> None:
     day = view.merchant_snapshot(DAY, "m1")
     assert day["totals"]["orders"] == 3 and day["totals"]["net_cents"] == 2100
     assert "merchants" not in view.snapshot(DAY)
+
+
+def test_a_readers_snapshot_holds_the_merchants_details_and_not_the_workers_rows() -> None:
+    state = PartitionState(0, Rules())
+    for offset in range(3):
+        event = order_event(merchant_id=f"m{offset}", total_minor=100 + offset)
+        state.apply(offset, orjson.dumps(event), NOW)
+    assert state.checkpoint(NOW) is not None
+    heads, tables = state.snapshot(taken_ms=1, aggregates_from=0)
+    fold = SnapshotFold(0, tables=False)
+    for key, value in [*tables, *heads]:
+        fold.add(key, value)
+    taken = fold.result(with_tables=False)
+    assert taken is not None and not taken.merchants and not taken.pieces
+    reader = SalesView()
+    reader.load(taken)
+    gross = [reader.merchant_snapshot(DAY, f"m{n}")["totals"]["gross_cents"] for n in range(3)]
+    assert gross == [100, 101, 102]
