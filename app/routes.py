@@ -29,6 +29,7 @@ from app.access import origin_ok, token_ok
 from app.config import AppSettings
 from app.fanout import Hub, Viewer
 from app.feed import AggregatesFeed, Feed
+from app.merchant_feed import MerchantViewer
 from app.replay_socket import watch
 from app.security import SecurityHeaders
 from app.server import ABORT_EXTENSION
@@ -78,8 +79,9 @@ def _authorized(connection: HTTPConnection) -> bool:
     return token_ok(connection, settings.token)
 
 
-def _merchant_refusal(connection: HTTPConnection, merchant: str) -> Response | None:
-    """None when this request may see `merchant`'s view: the dashboard's token, or a link for it."""
+def _merchant_denial(connection: HTTPConnection, merchant: str) -> tuple[int, str] | None:
+    """None when this request may see `merchant`'s view (the dashboard's token, or a link for it), else
+    the status and why."""
     settings: AppSettings = connection.state.settings
     if token_ok(connection, settings.token):
         return None
@@ -87,10 +89,19 @@ def _merchant_refusal(connection: HTTPConnection, merchant: str) -> Response | N
     if granted is links.Grant.MERCHANT and whose == merchant:
         return None
     if granted is links.Grant.MERCHANT:
-        return JSONResponse({"error": "this link is for another merchant"}, status_code=403)
+        return 403, "this link is for another merchant"
     if granted is links.Grant.EXPIRED:
-        return JSONResponse({"error": "this link has expired"}, status_code=401)
-    return _unauthorized_json()
+        return 401, "this link has expired"
+    return 401, "an access token or a merchant link is required"
+
+
+def _merchant_refusal(connection: HTTPConnection, merchant: str) -> Response | None:
+    denial = _merchant_denial(connection, merchant)
+    if denial is None:
+        return None
+    status, reason = denial
+    return JSONResponse({"error": reason}, status_code=status,
+                        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
 
 
 def _unauthorized_json() -> Response:
@@ -254,11 +265,15 @@ async def live(websocket: WebSocket) -> None:
     if not origin_ok(websocket, settings.allowed_origins):
         await _refuse(websocket, 403, "websocket Origin not allowed")
         return
-    if not token_ok(websocket, settings.token):
-        await _refuse(websocket, 401, "an access token is required: ?token=")
+    # A merchant's feed takes its link (or the token); every other feed wants the token.
+    merchant = websocket.query_params.get("merchant")
+    denial = _merchant_denial(websocket, merchant) if merchant is not None else (
+        None if token_ok(websocket, settings.token) else (401, "an access token is required: ?token="))
+    if denial is not None:
+        await _refuse(websocket, *denial)
         return
     session = websocket.query_params.get("replay")
-    if session is not None:
+    if session is not None and merchant is None:
         await _replay(websocket, session)
         return
     try:
@@ -266,17 +281,24 @@ async def live(websocket: WebSocket) -> None:
     except ValueError:
         await _refuse(websocket, 400, "day must be YYYY-MM-DD")
         return
+    if merchant is not None:  # one merchant's own figures (app.merchant_feed)
+        await _serve(websocket, MerchantViewer(day, merchant, hub), hub)
+        return
     try:
         asked = websocket.query_params.get("compare")
         chosen = None if asked is None else compare.choice(asked)
     except ValueError:
         await _refuse(websocket, 400, "compare must be YYYY-MM-DD, none or default")
         return
+    await _serve(websocket, compare.CompareViewer(day, websocket.state.comparisons, chosen), hub)
+
+
+async def _serve(websocket: WebSocket, viewer: Viewer, hub: Hub) -> None:
+    """Accept the socket, then feed the viewer from the hub until the socket closes."""
     await websocket.accept()
     if not await _caught_up(websocket.state.feed):
         await websocket.close(code=1013, reason="still loading; try again")
         return
-    viewer = compare.CompareViewer(day, websocket.state.comparisons, chosen)
     hub.viewers.add(viewer)
     hub.connected += 1
     sender = asyncio.create_task(_send(websocket, viewer, hub))

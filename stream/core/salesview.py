@@ -242,7 +242,7 @@ class SalesView:
                            if day in led.days and merchant in led.days[day].details), None)
         return {"day": day, "merchant_id": merchant, "as_of_ms": self.as_of_ms,
                 "final_before_ms": final_before,
-                **_merchant_figures(detail or merchantday.EMPTY, final_before)}
+                **_merchant_figures(merchant, detail or merchantday.EMPTY, final_before)}
 
     def _open_snapshot(self, day: str, changes: Changes | None = None) -> dict[str, Any]:
         start, end = parse_day(day)
@@ -318,7 +318,8 @@ def _day_figures(parts: list[DayView]) -> dict[str, Any]:
     }
 
 
-def _merchant_figures(detail: dict[str, Any], final_before: int) -> dict[str, Any]:
+def _merchant_figures(merchant: str, detail: dict[str, Any], final_before: int) -> dict[str, Any]:
+    # The global snapshot's shape, so the page draws a merchant with the same code.
     row = detail["r"]
     totals = Totals(row[ORDERS], row[GROSS], row[REFUNDS])
     minutes = sorted((int(m), Totals.from_list(v)) for m, v in detail["m"].items())
@@ -327,8 +328,11 @@ def _merchant_figures(detail: dict[str, Any], final_before: int) -> dict[str, An
         "minutes": [_minute(m, t, final_before) for m, t in minutes],
         "countries": _breakdown("country", {k: Totals.from_list(v) for k, v in detail["co"].items()}),
         "channels": _breakdown("channel", {k: Totals.from_list(v) for k, v in detail["ch"].items()}),
-        "top_products": [{"sku": sku, "title": title, "qty": qty, "net_cents": net}
+        "top_products": [{"sku": sku, "title": title, "merchant_id": merchant, "qty": qty, "net_cents": net}
                          for sku, title, qty, net in detail["tp"]],
+        "top_merchants": [{"merchant_id": merchant, "name": row[NAME], "orders": totals.orders,
+                           "net_cents": totals.net_cents}] if totals.orders or totals.refunds_cents else [],
+        "seconds": [],  # not kept per merchant
     }
 
 

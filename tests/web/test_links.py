@@ -8,6 +8,7 @@ import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,9 +59,15 @@ def test_a_link_opens_its_merchants_view_with_its_figures_and_nothing_else() -> 
             assert client.get(f"{path}{'&' if '?' in path else '?'}{query}").status_code == 401, path
         assert client.post(f"/api/replays?{query}", json={"day": "2025-11-28"}).status_code == 401
         assert client.post(f"/api/audits?{query}", json={"day": "2025-11-28"}).status_code == 401
-        with pytest.raises(WebSocketDenialResponse) as refused, client.websocket_connect(f"/ws?{query}"):
-            pass
-        assert refused.value.status_code == 401
+        for refused_query in (unsigned, other):  # the global feed; another merchant's
+            with pytest.raises(WebSocketDenialResponse) as refused, \
+                    client.websocket_connect(f"/ws?{refused_query}"):
+                pass
+            assert refused.value.status_code == 401
+        with client.websocket_connect(f"/ws?{query}") as ws:
+            message = orjson.loads(ws.receive_text())
+            assert (message["type"], message["merchant_id"]) == ("snapshot", "m1")
+            assert message["totals"]["net_cents"] == 2000
         # The dashboard's own token still sees any merchant.
         assert client.get(f"/api/snapshot?merchant=m2&token={TOKEN}").json()["totals"]["orders"] == 1
 
