@@ -42,6 +42,7 @@ from stream.replay.session import valid_id
 log = logging.getLogger("salesdash.app")
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 MAX_CLIENT_FRAME = 4096
+HH_MM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 AT_MS = re.compile(r"[0-9]{1,15}")  # ASCII digits (str.isdigit takes "٣" and "²"), below year 30,000
 CATCH_UP_WAIT_S = 15.0
 CLOSE_WAIT_S = 1.0
@@ -139,6 +140,11 @@ async def _caught_up(feed: Feed) -> bool:
         return False
 
 
+def _loading() -> Response:
+    return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
+                        status_code=503, headers={"Retry-After": "2"})
+
+
 async def snapshot(request: Request) -> Response:
     merchant = request.query_params.get("merchant")
     if merchant is not None:
@@ -152,8 +158,7 @@ async def snapshot(request: Request) -> Response:
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if not await _caught_up(request.state.feed):
-        return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
-                            status_code=503, headers={"Retry-After": "2"})
+        return _loading()
     body = request.state.view.snapshot(day)
     if chosen is not None:  # ?compare=D|none|default: the other day and the comparison come along
         return Response(compare.with_compare(body, request.state.comparisons, chosen),
@@ -170,10 +175,30 @@ async def _merchant_snapshot(request: Request, merchant: str) -> Response:
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if not await _caught_up(request.state.feed):
-        return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
-                            status_code=503, headers={"Retry-After": "2"})
+        return _loading()
     return Response(orjson.dumps(request.state.view.merchant_snapshot(day, merchant)),
                     media_type="application/json")
+
+
+async def explain(request: Request) -> Response:
+    """/api/explain?day=D&minute=HH:MM[&merchant=M]: what made one minute's figures (SalesView.explain)."""
+    merchant = request.query_params.get("merchant")
+    refusal = _merchant_refusal(request, merchant) if merchant is not None else (
+        None if _authorized(request) else _unauthorized_json())
+    if refusal is not None:
+        return refusal
+    minute = HH_MM.fullmatch(request.query_params.get("minute") or "")
+    try:
+        day = _day(request.query_params.get("day"))
+        if minute is None:
+            raise ValueError("minute must be HH:MM (UTC)")
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    if not await _caught_up(request.state.feed):
+        return _loading()
+    start = parse_day(day)[0] + int(minute.group(1)) * 3_600_000 + int(minute.group(2)) * 60_000
+    body = request.state.view.explain(day, start, merchant)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def days(request: Request) -> Response:
@@ -411,6 +436,7 @@ def create_app(settings: AppSettings | None = None,
         Route("/", homepage),
         Route("/api/snapshot", snapshot),
         Route("/m/{merchant}", merchant_page),
+        Route("/api/explain", explain),
         Route("/api/days", days),
         Route("/api/replays", start_replay, methods=["POST"]),
         *verify.ROUTES,

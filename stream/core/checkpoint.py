@@ -204,7 +204,7 @@ def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
     for doc in docs:
         for name, day in doc["days"].items():
             into = days.setdefault(name, {})
-            for key in ("m", "s", "co", "ch"):
+            for key in ("m", "s", "co", "ch", "xm"):
                 if key in day:
                     into.setdefault(key, {}).update(day[key])
             for key in ("tm", "tp"):

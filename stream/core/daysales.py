@@ -53,10 +53,10 @@ class DaySales:
 
     __slots__ = ("_channels_sent", "_countries_sent", "_sketch_orders", "_sketch_sent_ms", "_top_m_sent",
                  "_top_p_sent", "_totals_sent", "channels", "countries", "customers", "dead", "details",
-                 "dirty_merchants", "head_dirty", "late", "merchants", "minutes", "products", "rerouted",
-                 "seconds",
+                 "dirty_merchants", "explained", "head_dirty", "late", "merchants", "minutes", "products",
+                 "rerouted", "seconds",
                  "shrank_merchants", "shrank_products", "tally_changed", "top_merchants", "top_products",
-                 "totals", "touched_merchants", "touched_minutes", "touched_seconds")
+                 "totals", "touched_explained", "touched_merchants", "touched_minutes", "touched_seconds")
 
     def __init__(self) -> None:
         self.totals = Totals()
@@ -71,6 +71,8 @@ class DaySales:
         self.dead: dict[str, int] = {}  # dead letters by reason
         self.late = 0  # events that corrected an already final minute
         self.rerouted = 0  # valid orders found here whose merchant counts elsewhere
+        self.explained: dict[int, list[int]] = {}  # minute -> [duplicates dropped, late corrections]
+        self.touched_explained: set[int] = set()
         self.top_merchants: list[str] = []
         self.top_products: list[Product] = []
         # What changed since the last checkpoint (touched_*) and since the last snapshot (dirty_*).
@@ -149,6 +151,14 @@ class DaySales:
         self.rerouted += rerouted
         self.tally_changed = True
 
+    def explain(self, minute: int, duplicate: bool) -> None:
+        """One more duplicate dropped, or late correction counted, in `minute` ("explain this number")."""
+        row = self.explained.get(minute)
+        if row is None:
+            row = self.explained[minute] = [0, 0]
+        row[0 if duplicate else 1] += 1
+        self.touched_explained.add(minute)
+
     def product(self, key: Product) -> list[Any]:
         return self.products[key[0]][key[1]]
 
@@ -191,6 +201,10 @@ class DaySales:
                    for m in self.touched_merchants if self.details[m].touched}
         if details:
             doc["mm"] = details
+        if self.touched_explained:
+            doc["xm"] = {str(m): list(self.explained[m]) for m in self.touched_explained}
+            self.touched_explained.clear()
+            self.head_dirty = True
         self.head_dirty = self.head_dirty or totals != self._totals_sent or self.tally_changed
         self._totals_sent = totals
         self.dirty_merchants |= self.touched_merchants
@@ -207,7 +221,8 @@ class DaySales:
     @property
     def pending(self) -> bool:
         """Something changed since the last checkpoint entry (the sketch alone counts too)."""
-        return bool(self.touched_merchants) or self.tally_changed or self.sketch_dirty
+        return bool(self.touched_merchants) or self.tally_changed or self.sketch_dirty \
+            or bool(self.touched_explained)
 
     def _rank_merchants(self) -> list[str]:
         return _rank(self.merchants, self.top_merchants, self.touched_merchants, self.shrank_merchants,
@@ -236,6 +251,7 @@ class DaySales:
                    "rows": [[m, s, *self.products[m][s]] for m, s in self.top_products]},
             "u": base64.b64encode(self.customers.to_bytes()).decode(),
             "x": dict(self.dead), "late": self.late, "rr": self.rerouted,
+            "xm": {str(m): row for m, row in self.explained.items()},
         }
 
     def rows(self, merchants: set[str]) -> tuple[list[tuple[str, Row]], list[tuple[Product, Row]]]:
@@ -271,6 +287,7 @@ class DaySales:
         day.customers = Uniques.from_bytes(base64.b64decode(head["u"]))
         day._sketch_orders = day.totals.orders
         day.dead, day.late, day.rerouted = dict(head["x"]), int(head["late"]), int(head["rr"])
+        day.explained = {int(m): list(row) for m, row in head.get("xm", {}).items()}
         return day
 
     def resend(self) -> None:
@@ -314,8 +331,8 @@ def _rank(table: dict[Any, list[Any]], top: list[Any], touched: set[Any], shrank
 class DayView:
     """A reader's day in one partition, folded from checkpoint entries (and a snapshot's day record)."""
 
-    __slots__ = ("channels", "countries", "dead", "details", "late", "merchants", "minutes", "products",
-                 "rerouted", "seconds", "sketch", "top_merchants", "top_products", "totals")
+    __slots__ = ("channels", "countries", "dead", "details", "explained", "late", "merchants", "minutes",
+                 "products", "rerouted", "seconds", "sketch", "top_merchants", "top_products", "totals")
 
     def __init__(self) -> None:
         self.totals = Totals()
@@ -332,6 +349,7 @@ class DayView:
         self.late = 0
         self.rerouted = 0
         self.details: dict[str, dict[str, Any]] = {}  # every merchant of the day: stream.core.merchantday
+        self.explained: dict[str, list[int]] = {}  # minute -> [duplicates dropped, late corrections]
 
     def apply(self, doc: dict[str, Any]) -> None:
         """Fold one checkpoint entry (or a day record, which carries everything)."""
@@ -355,6 +373,7 @@ class DayView:
             self.sketch = base64.b64decode(sketch)
         if "x" in doc:
             self.dead, self.late, self.rerouted = dict(doc["x"]), int(doc["late"]), int(doc["rr"])
+        self.explained.update(doc.get("xm", {}))
         for merchant, detail in doc.get("mm", {}).items():
             self.details[merchant] = merchantday.fold(self.details.get(merchant), detail)
 

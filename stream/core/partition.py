@@ -175,6 +175,7 @@ class PartitionState:
                 continue
             if not first_time(hashed, ts, seen, watermark):
                 duplicates += 1
+                _explain(days, ts, duplicate=True)
                 continue
             try:
                 counted += 1
@@ -197,6 +198,7 @@ class PartitionState:
                     touched_minutes.add(bucket)
                 if final_at <= watermark:
                     sales.tally(late=1)  # a correction: the minute was already shown as final
+                    sales.explain(bucket, duplicate=False)
                 bucket = ts - ts % SECOND_MS
                 # The last seconds of a day that has ended stay its last seconds: the horizon ends there.
                 if bucket >= (watermark if watermark < day_end else day_end) - horizon:
@@ -376,6 +378,12 @@ def _stamp(record: Any) -> int:
 def _details(partition: int, name: str, sales: DaySales, merchants: set[str]) -> Snapshot:
     return [(snap.detail_key(partition, name, m),
              orjson.dumps(sales.details[m].whole(sales.merchants[m], sales.products[m]))) for m in merchants]
+
+
+def _explain(days: dict[str, DaySales], ts: int, duplicate: bool) -> None:
+    sales = days.get(day_of(ts))  # a duplicate's day holds its first copy, unless that day closed since
+    if sales is not None:
+        sales.explain(ts - ts % MINUTE_MS, duplicate)
 
 
 def _day_record(name: str, head: dict[str, Any], closed: bool) -> bytes:

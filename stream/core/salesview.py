@@ -27,6 +27,7 @@ from stream.core.totals import Totals
 from stream.core.uniques import Uniques
 
 MERCHANTS = "merchants"  # a compacted day's merchant details, kept beside its figures
+EXPLAINED = "explained"  # and its minutes' duplicates dropped and late corrections
 
 
 @dataclass
@@ -190,7 +191,17 @@ class SalesView:
     def _compressed(self, name: str) -> bytes:
         details = {m: d for led in self.ledgers.values() if name in led.days
                    for m, d in led.days[name].details.items()}
-        return zlib.compress(orjson.dumps({**self._open_snapshot(name), MERCHANTS: details}), 6)
+        whole = {**self._open_snapshot(name), MERCHANTS: details, EXPLAINED: self._explained(name)}
+        return zlib.compress(orjson.dumps(whole), 6)
+
+    def _explained(self, name: str) -> dict[str, list[int]]:
+        summed: dict[str, list[int]] = {}
+        for led in self.ledgers.values():
+            for minute, (duplicates, late) in (led.days[name].explained if name in led.days else {}).items():
+                row = summed.setdefault(minute, [0, 0])
+                row[0] += duplicates
+                row[1] += late
+        return summed
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -226,6 +237,7 @@ class SalesView:
         if closed is not None:
             doc: dict[str, Any] = orjson.loads(zlib.decompress(closed))
             doc.pop(MERCHANTS, None)
+            doc.pop(EXPLAINED, None)
             return {**doc, "as_of_ms": self.as_of_ms, "ingest_rate": self.ingest_rate(),
                     "offsets": self.offsets()}
         return self._open_snapshot(day, changes)
@@ -243,6 +255,30 @@ class SalesView:
         return {"day": day, "merchant_id": merchant, "as_of_ms": self.as_of_ms,
                 "final_before_ms": final_before,
                 **_merchant_figures(merchant, detail or merchantday.EMPTY, final_before)}
+
+    def explain(self, day: str, minute_ms: int, merchant: str | None = None) -> dict[str, Any]:
+        """What made one minute's figures (the day's, or one merchant's): orders counted, duplicates dropped
+        and late corrections in it, the day's dead letters by reason, and whether it is final."""
+        closed = self.closed_days.get(day)
+        whole = orjson.loads(zlib.decompress(closed)) if closed is not None else None
+        if merchant is not None:
+            figures = self.merchant_snapshot(day, merchant)
+        else:
+            figures = whole if whole is not None else self._open_snapshot(day)
+        found = [m for m in figures["minutes"] if m["start_ms"] == minute_ms]
+        explained = (whole[EXPLAINED] if whole is not None else self._explained(day)).get(str(minute_ms))
+        marks = {str(p): led.watermark for p, led in sorted(self.ledgers.items()) if led.end is not None}
+        final_at = minute_ms + MINUTE_MS + self.grace_ms
+        return {
+            "day": day, "start_ms": minute_ms, "merchant_id": merchant,
+            **(found[0] if found else _minute(minute_ms, Totals(), figures["final_before_ms"])),
+            # Kept per minute for the whole day, not per merchant: a merchant's minute shows none.
+            "duplicates_dropped": None if merchant is not None else (explained or [0, 0])[0],
+            "late_corrections": None if merchant is not None else (explained or [0, 0])[1],
+            "dead_letters_of_day": dict(sorted((whole or self._open_snapshot(day))["dead_letters"].items())),
+            "final_when_watermarks_reach": final_at,
+            "watermarks": marks,
+        }
 
     def _open_snapshot(self, day: str, changes: Changes | None = None) -> dict[str, Any]:
         start, end = parse_day(day)
