@@ -5,6 +5,7 @@ import { fit, fitOnResize } from "./fit.js";
 import { formatCents, showCents, showCount } from "./format.js";
 import { showChannels, showDeadLetters, showMerchants, showProducts } from "./panels.js";
 import { ReplayBar, replayOf, setupPicker } from "./replay.js";
+import { ExplainPanel } from "./explain.js";
 import { DayState } from "./state.js";
 import { VerifyPanel } from "./verify.js";
 
@@ -49,6 +50,7 @@ const merchantPath = location.pathname.match(/^\/m\/([^/]+)$/);
 const merchant = merchantPath ? decodeURIComponent(merchantPath[1]) : null;
 const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const state = new DayState();
+const explainPanel = new ExplainPanel(document.getElementById("explain"), pageParams, merchant);
 
 // ---- animated net counter: data-cents is always exact, only the text animates ----
 
@@ -118,7 +120,10 @@ function chartScheduler(node, draw, minGapMs) {
 
 const redrawSeconds = chartScheduler(el.seconds, drawSeconds, 0);
 const redraw = [
-  chartScheduler(el.minutes, drawMinutes, 0),
+  chartScheduler(el.minutes, (node, dayState, revision) => {
+    drawMinutes(node, dayState, revision);
+    explainPanel.bind(node, dayState);
+  }, 0),
   redrawSeconds,
   chartScheduler(el.map, drawMap, MAP_EVERY_MS),
 ];

@@ -36,7 +36,7 @@ def test_a_merchant_link_shows_exactly_that_merchants_truth_and_nothing_else(
                            "price_minor": event["total_minor"]}]
     produce(env, events)
     mine = [e for e in events if e["merchant_id"] == "m00002"]
-    truth, _ = tally(mine)
+    truth, minutes = tally(mine)
     made = processes.run("-m", "app", "link", "--merchant", "m00002", "--hours", "1", "--base", app.url)
     assert made.returncode == 0, made.stderr
     link = made.stdout.strip()
@@ -51,6 +51,13 @@ def test_a_merchant_link_shows_exactly_that_merchants_truth_and_nothing_else(
     assert shown["orders"] == truth["orders"]
     assert shown["merchants"] == ["m00002"] and shown["products"] == ["m00002-sku"]
     assert shown["label"] == "Net sales · Shop 2"
+    # Explain this number: a click on a minute shows that minute's own orders, from the checkpoints.
+    tab.locator("#chart-minutes g.point path").first.click(force=True)
+    tab.wait_for_selector("#explain[data-orders]", timeout=10_000)
+    clicked = tab.get_attribute("#explain", "data-minute") or ""
+    day_ms = mine[0]["occurred_at"] - mine[0]["occurred_at"] % 86_400_000
+    start = day_ms + int(clicked[:2]) * 3_600_000 + int(clicked[3:]) * 60_000
+    assert int(tab.get_attribute("#explain", "data-orders") or "-1") == minutes[start][0]
     tab.screenshot(path=str(picture("merchant.png")))
     assert errors == []
 
