@@ -12,12 +12,12 @@ demo: install jars  ## run Kafka + worker + app + load locally; prints the URL; 
 test: install jars chromium  ## everything: lint, types, unit, integration on a real broker, browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --hypothesis-profile=full $(PYTEST_ARGS)
 
 check: install  ## fast: lint, types and the tests that need no broker or browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not kafka and not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not kafka and not browser" --hypothesis-profile=check $(PYTEST_ARGS)
 
 broker: install jars  ## just a broker on 127.0.0.1:9092 (data in var/kafka) until Ctrl-C
 	$(BIN)/python -m broker run

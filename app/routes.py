@@ -61,7 +61,7 @@ class State(TypedDict):
 
 def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
     """The app's Kafka side: the aggregates feed folding into `view`, and the replay library."""
-    library = Library(settings.kafka, settings.replay_sessions_kept, settings.replay_tapes_loaded)
+    library = Library(settings.kafka, settings.replay_sessions_kept, settings.replay_tapes_loaded, view)
     return AggregatesFeed(settings.kafka, view), library
 
 
@@ -202,7 +202,7 @@ async def explain(request: Request) -> Response:
 
 
 async def days(request: Request) -> Response:
-    """The UTC days the orders log holds, newest first, for the page's replay picker."""
+    """The UTC days the workers counted records into, newest first, for the page's replay picker."""
     if not _authorized(request):
         return _unauthorized_json()
     library: Library = request.state.library

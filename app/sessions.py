@@ -1,6 +1,6 @@
-"""Replay sessions for the page: the days the log holds, preparing a day's session (`python -m stream
-replay --publish` in a child process, so counting never competes with the app's event loop), and loading
-a session's checkpoints into a Tape for players.
+"""Replay sessions for the page: the days the workers counted (the view's day index), preparing a day's
+session (`python -m stream replay --publish` in a child process, so counting never competes with the
+app's event loop), and loading a session's checkpoints into a Tape for players.
 
 The live view is not touched: a session is read from its own topic by a private consumer that never
 commits, and the child reads `orders` with a throwaway group id.
@@ -26,14 +26,13 @@ from app import registry
 from app.playback import Tape
 from stream.config import Settings
 from stream.core import eventtime
-from stream.kafka import timeindex
+from stream.core.salesview import DayInLog, SalesView
 from stream.kafka.reader import Reader
-from stream.kafka.timeindex import DayInLog
+from stream.kafka.timeindex import NoOrders
 from stream.replay.session import new_id, registry_topic
 
 log = logging.getLogger("salesdash.app")
 ROOT = Path(__file__).resolve().parent.parent
-DAYS_FRESH_S = 10.0  # the day list is looked up at most this often
 OPEN_WAIT_S = 30.0  # how long a session id may stay unknown while its preparation starts
 GONE_WAIT_S = 10.0  # how long a session may still say "running" after its preparation exited
 
@@ -157,11 +156,12 @@ class Library:
     `tapes_loaded` sessions are held in memory (idle ones make room; with none idle, `open` refuses).
     """
 
-    def __init__(self, settings: Settings, sessions_kept: int = 20, tapes_loaded: int = 4) -> None:
+    def __init__(self, settings: Settings, sessions_kept: int = 20, tapes_loaded: int = 4,
+                 view: SalesView | None = None) -> None:
         self.settings = settings
+        self.view = view if view is not None else SalesView(settings.rules)  # the app's: its feed folds it
         self.sessions_kept = sessions_kept
         self.tapes_loaded = tapes_loaded
-        self._days: tuple[float, list[DayInLog]] | None = None
         self._preparations: dict[str, Preparation] = {}
         self._loading: OrderedDict[str, Loading] = OrderedDict()  # least recently opened first
         self._used_ms: dict[str, int] = {}  # session -> when this app last handed it out or opened it
@@ -169,19 +169,9 @@ class Library:
         self._logs = Path(tempfile.mkdtemp(prefix="salesdash-replays-"))
 
     async def days(self, fresh: bool = False) -> list[DayInLog]:
-        now = time.monotonic()
-        if self._days is None or fresh or now - self._days[0] > DAYS_FRESH_S:
-            self._days = (now, await asyncio.to_thread(self._look_up_days))
-        return self._days[1]
-
-    def _look_up_days(self) -> list[DayInLog]:
-        consumer = timeindex.probe(self.settings, "days")
-        try:
-            return timeindex.days_in_log(consumer, self.settings.orders_topic, int(time.time() * 1000))
-        except timeindex.DayLogError:
-            return []  # no orders topic yet: no days
-        finally:
-            consumer.close()
+        """The days the workers counted or tallied records into, oldest first: from the day index in the
+        view the app's feed keeps up to date (never from record timestamps), so `fresh` changes nothing."""
+        return self.view.days()
 
     async def prepare(self, day: str) -> str:
         """A session of `day`: one that holds the day for good, the one being prepared, or a new one."""
@@ -190,7 +180,7 @@ class Library:
         except ValueError as exc:
             raise ReplayRefused(f"day: {exc}", 400) from None
         if not any(d.name == wanted.name for d in await self.days(fresh=True)):
-            raise ReplayRefused(str(timeindex.NoOrders(day, self.settings.orders_topic)), 404)
+            raise ReplayRefused(str(NoOrders(day, self.settings.orders_topic)), 404)
         found = await asyncio.to_thread(self._read_registry)
         kept = registry.closed_session(found, day, self.settings.orders_topic)
         if kept is not None:

@@ -15,9 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
 from playwright.sync_api import ConsoleMessage, Dialog, Page, sync_playwright
 
 from broker import Broker, free_port
+
+# Property tests: `make check` runs a fixed seed and a bounded count, `make test` more examples on a new seed.
+settings.register_profile("check", derandomize=True, database=None, deadline=None, max_examples=30)
+settings.register_profile("full", database=None, deadline=None, max_examples=60)
+settings.load_profile("check")  # pytest --hypothesis-profile=full loads the other one after this
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"

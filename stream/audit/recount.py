@@ -1,11 +1,11 @@
 """The audit's recount: one UTC day counted afresh from the raw `orders` records, in SQL (DuckDB).
 
-Which records to give: per partition, every record from the first one stamped in the day (Kafka
-timestamp ≥ midnight) until the day is closed in that partition (its watermark passed the day's end
-plus the allowed lateness) or the log ends, in offset order. More is fine: records of other days move
-the watermark and the dedupe memory as they do live, but only the day's figures are reported; records
-before the first one give the watermark and dedupe memory the live worker had (without them both start
-empty, as the README's rules say for the start of a partition).
+Which records to give: per partition, every record from the first one the workers counted or tallied
+into the day (the day index, stream/audit/source.py) until the day is closed in that partition (its
+watermark passed the day's end plus the allowed lateness) or the log ends, in offset order. More is
+fine: records of other days move the watermark and the dedupe memory as they do live, but only the
+day's figures are reported; records before the first one give the watermark and dedupe memory the live
+worker had (without them both start empty, as the README's rules say for the start of a partition).
 
 One input is not in the log: the watermarks the chain records at an input offset (a follow step, which
 moves an idle partition's watermark, and each snapshot's): `marks`, partition -> [(offset, watermark)],

@@ -24,9 +24,8 @@ from stream.audit.verdict import Verdict, compare
 from stream.config import Settings
 from stream.core.eventtime import Day
 from stream.core.rules import Rules
+from stream.kafka.timeindex import NoOrders
 from stream.store import LoadedView, load_view
-
-FIRST_MORE = 1_000  # records more per round for a partition the recount still finds open; grows x4
 
 
 @dataclass
@@ -67,16 +66,18 @@ class Audit:
 def audit(settings: Settings, topic: str, day: Day,
           on_progress: Callable[[Progress], None] = lambda progress: None) -> Audit:
     """Audit `day` of `topic` against the view of settings.aggregates_topic; NoOrders (a DayLogError) if
-    nothing in the topic is stamped in the day or later."""
+    the workers counted or tallied nothing into the day (its day index is empty)."""
     started = _now()
-    source.locate(settings, topic, day)  # fail fast, before the view is read, for a day not in the log
     loaded = load_view(settings, lambda n: on_progress(Progress("view", n)))
     shown = loaded.view.snapshot(day.name)
     cut = {int(p): end for p, end in shown.get("offsets", {}).items()}
-    records = source.locate(settings, topic, day, cut, loaded.skip, loaded.marks)
+    index = loaded.view.index(day.name)
+    if not index:
+        raise NoOrders(day.name, topic)  # the workers counted nothing into the day: nothing is shown
+    records = source.locate(settings, topic, day, index, cut, loaded.skip, loaded.marks)
 
-    def read(partitions: set[int], until_ms: int | None, most: int | None) -> None:
-        source.read(settings, records, partitions, until_ms=until_ms, most=most,
+    def read(partitions: set[int]) -> None:
+        source.read(settings, records, partitions,
                     on_progress=lambda n: on_progress(Progress("records", n)))
 
     counted = settle(settings.rules, records, day, read)
@@ -84,20 +85,14 @@ def audit(settings: Settings, topic: str, day: Day,
     return Audit(day, topic, shown, loaded, counted, verdict, records.rounds, started, _now())
 
 
-Read = Callable[[set[int], int | None, int | None], None]  # partitions, until_ms, most
+Read = Callable[[set[int]], None]  # read these partitions to their stops
 
 
 def settle(rules: Rules, records: source.DayRecords, day: Day, read: Read) -> DayRecount:
-    """Read and recount until every partition is closed in the recount or has reached its stop."""
-    read(records.open(), day.close_ms, None)
-    more = FIRST_MORE
-    while True:
-        counted = recount_day(rules, records, day)
-        unsettled = {p for p in records.open() if not counted.closed.get(p)}
-        if not unsettled:
-            return counted
-        read(unsettled, None, more)  # the first record past the close did not close it (not a valid order)
-        more *= 4
+    """Read every partition to its stop (the day index's range: every record counted or tallied into the
+    day, and the day's close), then recount."""
+    read(records.open())
+    return recount_day(rules, records, day)
 
 
 def recount_day(rules: Rules, records: source.DayRecords, day: Day) -> DayRecount:

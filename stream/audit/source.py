@@ -1,15 +1,11 @@
 """The raw `orders` records a recount of one day is given, read with the project's one reader.
 
-Per partition (stream.audit.recount's docstring): from the first record stamped in the day
-(`reading.locate`, by timestamp) until the day is closed there, or the log ends. Where the day closes is
-the recount's to say (its watermark is the highest `occurred_at` of the orders it counts), so reading
-goes in rounds: first up to and including the first record stamped at or after the day's close (the
-earliest a valid order can close it), then, for a partition the recount still finds open, a growing
-number of records more, until it closes or its stop is reached.
-
-A stop is where reading must end whatever happens: the offset up to which the dashboard's view has
-folded the partition (the cut, so both sides count the same records, today included), else the end of
-the log as `locate` found it.
+Per partition, from the first record the workers counted or tallied into the day (the day index the view
+holds: no record timestamp decides) to its stop: the end of the checkpoint range in which the workers
+closed the day there, else the end of the log as `locate` found it, and never past the offset up to which
+the dashboard's view has folded the partition (the cut, so both sides count the same records, today
+included). Where the day closes is the recount's to say (its watermark is the highest `occurred_at` of the
+orders it counts), in the records up to the stop: nothing after it can change the day.
 """
 
 from __future__ import annotations
@@ -20,6 +16,7 @@ from dataclasses import dataclass, field
 from stream.audit.recount import Record
 from stream.config import Settings
 from stream.core.dayreplay import Span
+from stream.core.daysales import Covered
 from stream.core.eventtime import Day
 from stream.kafka.reader import Reader
 from stream.replay import reading
@@ -50,12 +47,12 @@ class DayRecords:
         return {p for p, stop in self.stops.items() if self.next[p] < stop}
 
 
-def locate(settings: Settings, topic: str, day: Day, cut: Mapping[int, int] | None = None,
-           skip: Mapping[int, set[int]] | None = None,
+def locate(settings: Settings, topic: str, day: Day, index: Mapping[int, Covered],
+           cut: Mapping[int, int] | None = None, skip: Mapping[int, set[int]] | None = None,
            marks: Mapping[int, list[tuple[int, int]]] | None = None) -> DayRecords:
-    """Where each partition's records of the day start and must stop; NoOrders when nothing is stamped in
-    the day or later. `cut`: partition -> the view's offset (everything below it is folded)."""
-    partitions, spans = reading.locate(settings, topic, day)
+    """Where each partition's records of the day start and must stop, from the day `index` (the view's);
+    NoOrders for an empty log. `cut`: partition -> the view's offset (everything below it is folded)."""
+    partitions, spans = reading.locate(settings, topic, day, index)
     return plan(topic, partitions, spans, cut, skip, homes=reading.homes(settings, topic, partitions),
                 marks=marks)
 
@@ -75,15 +72,12 @@ def plan(topic: str, partitions: int, spans: list[Span], cut: Mapping[int, int] 
 
 
 class Round:
-    """One round of reading: which partitions are still read and when each is done. No I/O, so an
-    in-memory log can be read the same way (tests)."""
+    """One read of the day's records: which partitions are still read and when each is done. No I/O, so
+    an in-memory log can be read the same way (tests)."""
 
-    def __init__(self, source: DayRecords, partitions: set[int], until_ms: int | None, most: int | None
-                 ) -> None:
+    def __init__(self, source: DayRecords, partitions: set[int]) -> None:
         self.source = source
-        self.until_ms = until_ms
-        self.most = most
-        self.taken = {p: 0 for p in partitions if p in source.open()}  # the partitions still read
+        self.taken = {p for p in partitions if p in source.open()}  # the partitions still read
         if self.taken:
             source.rounds += 1
 
@@ -96,25 +90,21 @@ class Round:
         source.next[partition] = offset + 1
         if offset not in source.skip.get(partition, ()):
             source.records.append(Record(partition, offset, stamp, key, value, headers))
-        self.taken[partition] += 1
-        if (self.until_ms is not None and stamp >= self.until_ms) or \
-                (self.most is not None and self.taken[partition] >= self.most) or \
-                source.next[partition] >= source.stops[partition]:
-            del self.taken[partition]
+        if source.next[partition] >= source.stops[partition]:
+            self.taken.discard(partition)
             return False
         return True
 
     def ended(self, partition: int) -> None:
         """The partition reached its stop (control records may leave the offsets before it unread)."""
         self.source.next[partition] = max(self.source.next[partition], self.source.stops[partition])
-        self.taken.pop(partition, None)
+        self.taken.discard(partition)
 
 
-def read(settings: Settings, source: DayRecords, partitions: set[int], *, until_ms: int | None = None,
-         most: int | None = None, on_progress: Callable[[int], None] = lambda read: None) -> None:
-    """Read on in `partitions`: each up to and including its first record stamped at or after `until_ms`,
-    or `most` records more, or its stop, whichever comes first."""
-    reading = Round(source, partitions, until_ms, most)
+def read(settings: Settings, source: DayRecords, partitions: set[int],
+         on_progress: Callable[[int], None] = lambda read: None) -> None:
+    """Read `partitions` on to their stops."""
+    reading = Round(source, partitions)
     if not reading.taken:
         return
     topic = source.topic

@@ -125,6 +125,7 @@ class Link(msgspec.Struct, frozen=True):
     start: int
     end: int
     now: int
+    wm: int = 0  # the watermark: what a peer worker follows (stream/worker/peers.py)
     skip: list[int] = []
     follow: int | None = None
 
@@ -220,7 +221,7 @@ def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
             details = into.setdefault("mm", {}) if "mm" in day else {}
             for merchant, detail in day.get("mm", {}).items():
                 details[merchant] = merchantday.fold(details.get(merchant), detail)
-            into.update({k: v for k, v in day.items() if k in ("t", "u", "x", "late", "rr")})
+            into.update({k: v for k, v in day.items() if k in ("t", "u", "x", "late", "rr", "o")})
     for name, day in days.items():
         if "s" in day:  # as SalesView keeps them: a past day keeps its last seconds
             oldest = min(docs[-1]["wm"], parse_day(name)[1]) - seconds_horizon_ms

@@ -2,9 +2,10 @@
 `PartitionState` of its own — the code the worker runs — so a replayed day has the live day's numbers.
 
 Records of other days in the range go through the core as well (they move the watermark, as live), but
-only records stamped in the day are reported. A partition is done once its watermark closes the day
-(nothing later can count for it) or its span ends. The clock that judges `future_time` is the record's
-own timestamp, the time it was stamped, so a day replays the same whenever it is replayed.
+only records the core counts or tallies into the day are reported (their timestamps decide nothing). A
+partition is done once its watermark closes the day (nothing later can count for it) or its span ends.
+The clock that judges `future_time` is the record's own timestamp, the time it was stamped, so a day
+replays the same whenever it is replayed.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from stream.core.rules import Rules
 
 @dataclass(frozen=True)
 class Span:
-    """Offsets of one partition to read for a day: from its first record stamped in the day or later, to
-    the end of the partition as the read began."""
+    """Offsets of one partition to read for a day: from the first record the workers counted or tallied
+    into the day (its day index), or the log's start, to where they closed the day or the end of the
+    partition as the read began."""
 
     partition: int
     start: int
@@ -43,7 +45,7 @@ class DayReplay:
         self.day = day
         self.wall_ms = wall_ms  # the wall clock: written_ms of checkpoints, and `now` for unstamped records
         self.cut_minutes = cut_minutes  # a checkpoint per partition as its log time enters a new minute
-        self.on_record = on_record  # called with each record stamped in the day (export writes them)
+        self.on_record = on_record  # called with each record of the day (export writes them)
         self.states: dict[int, PartitionState] = {}
         self.stops: dict[int, int] = {}  # open partitions: the offset each span ends at
         self.clock: dict[int, int] = {}  # newest record timestamp per partition: the replay's log time
@@ -57,7 +59,7 @@ class DayReplay:
                 self.clock[span.partition] = 0
         self.ready: list[Checkpoint] = []
         self.read = 0  # records fed, every day
-        self.day_records = 0  # records stamped in the day, valid or not
+        self.day_records = 0  # records counted or tallied into the day, valid or not, and copies among them
         self.dead_letters: Counter[str] = Counter()  # the day's records the core rejected, by reason
         self.late = 0  # the day's events that corrected an already final minute
 
@@ -81,17 +83,19 @@ class DayReplay:
         day = self.day
         sales = state.days.get(day.name)
         late = 0 if sales is None else sales.late
+        duplicates = state.duplicates
         # future_time is judged by the record's own stamp: a day replays the same whenever it is replayed.
         applied = state.apply_batch((record,), ts if kind else self.wall_ms(), stamped=True)
         self.read += 1
-        if day.start_ms <= ts < day.end_ms:
+        sales = state.days.get(day.name)
+        # Of the day: counted or tallied into it by the core, or a copy while it is open.
+        if sales is not None and (sales.last == offset or (state.duplicates != duplicates and
+                                                           state.watermark < day.close_ms)):
             self.day_records += 1
             if applied.rejected:
                 self.dead_letters[applied.rejected[0][1].reason] += 1
-            else:
-                sales = state.days.get(day.name)
-                if sales is not None and sales.late != late:
-                    self.late += 1
+            elif sales.late != late:
+                self.late += 1
             if self.on_record is not None:
                 self.on_record(record)
         if state.watermark >= day.close_ms:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import heapq
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from stream.core import merchantday
 from stream.core.merchantday import MerchantDay
@@ -30,6 +30,19 @@ TITLE, QTY, NET = 0, 1, 2
 
 Product = tuple[str, str]  # (merchant_id, sku): two merchants may use the same sku
 Row = list[Any]
+
+
+class Covered(NamedTuple):
+    """A day's index in one partition: the input offsets of the records counted or tallied into it."""
+
+    first: int
+    last: int
+    closed_end: int = -1  # the end of the checkpoint range that closed the day there; -1: still open
+
+    @property
+    def stop(self) -> int | None:
+        """Reading up to here sees every record of the day and the day close (None: it is open)."""
+        return self.closed_end if self.closed_end >= 0 else None
 
 
 def merchant_net(row: list[Any]) -> int:
@@ -51,10 +64,10 @@ class DaySales:
     second) by comparing with what was last sent, not tracked per order.
     """
 
-    __slots__ = ("_channels_sent", "_countries_sent", "_sketch_orders", "_sketch_sent_ms", "_top_m_sent",
-                 "_top_p_sent", "_totals_sent", "channels", "countries", "customers", "dead", "details",
-                 "dirty_merchants", "explained", "head_dirty", "late", "merchants", "minutes", "products",
-                 "rerouted", "seconds",
+    __slots__ = ("_channels_sent", "_countries_sent", "_offsets_sent", "_sketch_orders", "_sketch_sent_ms",
+                 "_top_m_sent", "_top_p_sent", "_totals_sent", "channels", "closed_end", "countries",
+                 "customers", "dead", "details", "dirty_merchants", "explained", "first", "head_dirty",
+                 "last", "late", "merchants", "minutes", "products", "rerouted", "seconds",
                  "shrank_merchants", "shrank_products", "tally_changed", "top_merchants", "top_products",
                  "totals", "touched_explained", "touched_merchants", "touched_minutes", "touched_seconds")
 
@@ -73,6 +86,10 @@ class DaySales:
         self.rerouted = 0  # valid orders found here whose merchant counts elsewhere
         self.explained: dict[int, list[int]] = {}  # minute -> [duplicates dropped, late corrections]
         self.touched_explained: set[int] = set()
+        # The day index: the first and last input offset counted or tallied into the day (-1: none yet).
+        self.first = -1
+        self.last = -1
+        self.closed_end = -1  # the end of the checkpoint range whose watermark closed the day (-1: open)
         self.top_merchants: list[str] = []
         self.top_products: list[Product] = []
         # What changed since the last checkpoint (touched_*) and since the last snapshot (dirty_*).
@@ -91,6 +108,14 @@ class DaySales:
         self._sketch_orders = 0  # orders when the sketch was last sent: more orders, maybe new shoppers
         self._top_m_sent: dict[str, list[Any]] = {}
         self._top_p_sent: dict[Product, list[Any]] = {}
+        self._offsets_sent: list[int] | None = None
+
+    def cover(self, offset: int) -> None:
+        """The record at `offset` was counted or tallied into this day: the day's index covers it."""
+        if self.first < 0:
+            self.first = offset
+        if offset > self.last:
+            self.last = offset
 
     def add(self, order: Order, refund: bool) -> None:
         """Count one order (or refund) of this day: called once per event, so every lookup counts."""
@@ -143,8 +168,10 @@ class DaySales:
             row[QTY] += line.qty
             row[NET] += line.usd_cents
 
-    def tally(self, reason: str | None = None, late: int = 0, rerouted: int = 0) -> None:
-        """Count a dead letter, corrections or a reroute against this day."""
+    def tally(self, reason: str | None = None, late: int = 0, rerouted: int = 0, offset: int = -1) -> None:
+        """Count a dead letter, corrections or a reroute (of the record at `offset`) against this day."""
+        if offset >= 0:
+            self.cover(offset)
         if reason is not None:
             self.dead[reason] = self.dead.get(reason, 0) + 1
         self.late += late
@@ -205,6 +232,9 @@ class DaySales:
             doc["xm"] = {str(m): list(self.explained[m]) for m in self.touched_explained}
             self.touched_explained.clear()
             self.head_dirty = True
+        offsets = self.offsets
+        if offsets is not None and offsets != self._offsets_sent:
+            doc["o"] = self._offsets_sent = offsets
         self.head_dirty = self.head_dirty or totals != self._totals_sent or self.tally_changed
         self._totals_sent = totals
         self.dirty_merchants |= self.touched_merchants
@@ -213,6 +243,14 @@ class DaySales:
             touched.clear()
         self.tally_changed = False
         return doc
+
+    @property
+    def offsets(self) -> list[int] | None:
+        """`[first, last]` input offset of the day's records, and once closed the end of the range that
+        closed it; None before the first record."""
+        if self.first < 0:
+            return None
+        return [self.first, self.last] if self.closed_end < 0 else [self.first, self.last, self.closed_end]
 
     @property
     def sketch_dirty(self) -> bool:
@@ -252,6 +290,7 @@ class DaySales:
             "u": base64.b64encode(self.customers.to_bytes()).decode(),
             "x": dict(self.dead), "late": self.late, "rr": self.rerouted,
             "xm": {str(m): row for m, row in self.explained.items()},
+            **({"o": self.offsets} if self.first >= 0 else {}),
         }
 
     def rows(self, merchants: set[str]) -> tuple[list[tuple[str, Row]], list[tuple[Product, Row]]]:
@@ -288,6 +327,10 @@ class DaySales:
         day._sketch_orders = day.totals.orders
         day.dead, day.late, day.rerouted = dict(head["x"]), int(head["late"]), int(head["rr"])
         day.explained = {int(m): list(row) for m, row in head.get("xm", {}).items()}
+        if "o" in head:  # day records written before the day index have none
+            day.first, day.last, *closed = (int(n) for n in head["o"])
+            day.closed_end = closed[0] if closed else -1
+            day._offsets_sent = day.offsets
         return day
 
     def resend(self) -> None:
@@ -298,6 +341,7 @@ class DaySales:
         self._totals_sent = [-1, -1, -1]
         self._sketch_sent_ms = -(2**62)
         self._sketch_orders = -1
+        self._offsets_sent = None
         self.touched_merchants.update(self.top_merchants)
 
     def forget_seconds_before(self, oldest: int) -> None:
@@ -332,7 +376,8 @@ class DayView:
     """A reader's day in one partition, folded from checkpoint entries (and a snapshot's day record)."""
 
     __slots__ = ("channels", "countries", "dead", "details", "explained", "late", "merchants", "minutes",
-                 "products", "rerouted", "seconds", "sketch", "top_merchants", "top_products", "totals")
+                 "offsets", "products", "rerouted", "seconds", "sketch", "top_merchants", "top_products",
+                 "totals")
 
     def __init__(self) -> None:
         self.totals = Totals()
@@ -350,6 +395,7 @@ class DayView:
         self.rerouted = 0
         self.details: dict[str, dict[str, Any]] = {}  # every merchant of the day: stream.core.merchantday
         self.explained: dict[str, list[int]] = {}  # minute -> [duplicates dropped, late corrections]
+        self.offsets: Covered | None = None  # the day index
 
     def apply(self, doc: dict[str, Any]) -> None:
         """Fold one checkpoint entry (or a day record, which carries everything)."""
@@ -376,6 +422,9 @@ class DayView:
         self.explained.update(doc.get("xm", {}))
         for merchant, detail in doc.get("mm", {}).items():
             self.details[merchant] = merchantday.fold(self.details.get(merchant), detail)
+        offsets = doc.get("o")
+        if offsets is not None:
+            self.offsets = Covered(*(int(n) for n in offsets))
 
     def customers(self) -> Uniques:
         return Uniques() if self.sketch is None else Uniques.from_bytes(self.sketch)

@@ -143,9 +143,11 @@ class PartitionState:
         if too_late and rejected[0] is not too_late[0]:
             rejected.sort(key=lambda item: item[0].offset())
         for record, why in rejected:
-            self._tally_day(_stamp(record), now).tally(reason=why.reason)
+            day = self._tally_day(_stamp(record), _clock(record, stamped, now))
+            day.tally(reason=why.reason, offset=record.offset())
         for record, _, _ in rerouted:
-            self._tally_day(_stamp(record), now).tally(rerouted=1)
+            day = self._tally_day(_stamp(record), _clock(record, stamped, now))
+            day.tally(rerouted=1, offset=record.offset())
         self.pending += len(records)
         self.since_snapshot += len(records)
         return Applied(rejected, rerouted)
@@ -216,6 +218,7 @@ class PartitionState:
                     minute_totals.orders += 1
                     minute_totals.gross_cents += cents
                 sales.add(order, refund)
+                sales.cover(record.offset())
             except Exception as exc:  # the state is half changed: only a rebuild from the log is safe
                 raise PoisonRecord(record.offset(), exc) from exc
             if ts > watermark:
@@ -269,9 +272,7 @@ class PartitionState:
             return None
         start = self.end if self._start is None else self._start
         now = self._range_now if self._range_now is not None else written_ms
-        lateness = self.rules.allowed_lateness_ms
-        closing = sorted(name for name in self.days
-                         if parse_day(name)[0] + DAY_MS + lateness <= self.watermark)
+        closing = self._closing()
         horizon = self.rules.seconds_horizon_ms
         docs = {}
         for name, sales in self.days.items():
@@ -293,6 +294,17 @@ class PartitionState:
         self._skipped = []
         self.pending = 0
         return record
+
+    def _closing(self) -> list[str]:
+        """The days the watermark has closed; each keeps, for its day index, the end of the range in which
+        it closed (reading that far sees it close), however late the checkpoint that pops it."""
+        lateness = self.rules.allowed_lateness_ms
+        closing = sorted(name for name in self.days
+                         if parse_day(name)[0] + DAY_MS + lateness <= self.watermark)
+        for name in closing:
+            if self.days[name].closed_end < 0:
+                self.days[name].closed_end = self.end if self.end is not None else 0
+        return closing
 
     def snapshot(self, taken_ms: int, aggregates_from: int) -> tuple[Snapshot, Snapshot]:
         """The records that bring the snapshot topics up to this state: (for the snapshots topic, for the
@@ -364,6 +376,7 @@ class PartitionState:
             self.end = max(self.end or end, end)  # control records leave gaps: the range says where it ends
             if follow is not None and follow > self.watermark:
                 self.watermark = self._follow = follow  # the step as it was taken: its range is empty
+            self._closing()  # as its writer did: a day closed in this range keeps this range's end
         if self.end is not None:
             self.checkpoint(now_ms, force=True)  # published already: closes the days it closed, then
         for sales in self.days.values():
@@ -384,6 +397,12 @@ def _explain(days: dict[str, DaySales], ts: int, duplicate: bool) -> None:
     sales = days.get(day_of(ts))  # a duplicate's day holds its first copy, unless that day closed since
     if sales is not None:
         sales.explain(ts - ts % MINUTE_MS, duplicate)
+
+
+def _clock(record: Any, stamped: bool, now_ms: int) -> int:
+    # A replay judges each record by its own stamp; the range's first clock may be hours behind it.
+    stamp = _stamp(record) if stamped else -1
+    return stamp if stamp >= 0 else now_ms
 
 
 def _day_record(name: str, head: dict[str, Any], closed: bool) -> bytes:

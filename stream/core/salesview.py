@@ -19,7 +19,19 @@ import orjson
 
 from stream.core import merchantday
 from stream.core.checkpoint import Checkpoint, PartitionLedger
-from stream.core.daysales import GROSS, NAME, NET, ORDERS, QTY, REFUNDS, TITLE, TOP, DayView, merchant_net
+from stream.core.daysales import (
+    GROSS,
+    NAME,
+    NET,
+    ORDERS,
+    QTY,
+    REFUNDS,
+    TITLE,
+    TOP,
+    Covered,
+    DayView,
+    merchant_net,
+)
 from stream.core.eventtime import MINUTE_MS, day_of, minute_is_final, parse_day
 from stream.core.rules import Rules
 from stream.core.snapshot import PartitionSnapshot
@@ -28,6 +40,12 @@ from stream.core.uniques import Uniques
 
 MERCHANTS = "merchants"  # a compacted day's merchant details, kept beside its figures
 EXPLAINED = "explained"  # and its minutes' duplicates dropped and late corrections
+
+
+@dataclass(frozen=True)
+class DayInLog:
+    name: str  # YYYY-MM-DD
+    records: int  # input offsets the day's index spans, over all partitions
 
 
 @dataclass
@@ -304,9 +322,29 @@ class SalesView:
             "dead_letters": dict(sorted(dead.items())),
             "late_events": sum(part.late for part in parts),
             "rerouted": sum(part.rerouted for part in parts),
+            "index": self._index(day),
             "ingest_rate": self.ingest_rate(),
             "offsets": self.offsets(),
         }
+
+    def _index(self, day: str) -> dict[str, list[int]]:
+        """Per partition, the open `day`'s index (daysales.Covered) as JSON."""
+        return {str(p): list(offsets) for p, led in sorted(self.ledgers.items())
+                if (view := led.days.get(day)) is not None and (offsets := view.offsets) is not None}
+
+    def index(self, day: str) -> dict[int, Covered]:
+        """The day index of `day` (open or closed), per partition; empty for a day the workers never
+        counted or tallied anything into."""
+        doc = self.closed_days.get(day)
+        found = self._index(day) if doc is None else orjson.loads(zlib.decompress(doc)).get("index", {})
+        return {int(p): Covered(*(int(n) for n in offsets)) for p, offsets in found.items()}
+
+    def days(self) -> list[DayInLog]:
+        """Every day the workers counted or tallied a record into, oldest first."""
+        names = set(self.closed_days).union(*(led.days for led in self.ledgers.values()))
+        found = [DayInLog(name, sum(c.last - c.first + 1 for c in self.index(name).values()))
+                 for name in sorted(names)]
+        return [day for day in found if day.records]
 
 
 def _replace(merged: dict[int, Totals], key: int, old: Totals | None, new: list[int] | None) -> None:

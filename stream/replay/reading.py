@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from stream.config import Settings
 from stream.core.clock import Clock
 from stream.core.dayreplay import DayReplay, Span
+from stream.core.daysales import Covered
 from stream.core.eventtime import Day
 from stream.kafka import timeindex
 from stream.kafka.reader import Reader
 from stream.kafka.timeindex import NoOrders
+from stream.store import load_view
 
 BATCH = 10_000
 BUFFER_HIGH, BUFFER_LOW = 20_000, 5_000  # records waiting per partition while paced
@@ -25,17 +27,31 @@ SLACK_S = 0.005  # a record due this soon is fed now: no micro-sleeps
 MAX_WAIT_S = 0.25  # longest pause between rounds, so a fetch or an end is never far behind
 
 
-def locate(settings: Settings, topic: str, day: Day) -> tuple[int, list[Span]]:
-    """The topic's partition count and the day's spans; NoOrders if nothing is stamped in it or later."""
+def locate(settings: Settings, topic: str, day: Day, index: Mapping[int, Covered] | None = None
+           ) -> tuple[int, list[Span]]:
+    """The topic's partition count and the day's spans. No record timestamp decides: for the topic the
+    workers count, from the day index they published (per partition, the first input offset counted or
+    tallied into the day) to where they closed the day, or the end of the log while it is open; for any
+    other topic (an imported day), or a day no worker has counted yet, every record of the log (more is
+    fine: the replay's own core finds the day's). `index` as the view gives it (stream.store.load_view,
+    read when None); NoOrders for an empty log."""
     probe = timeindex.probe(settings, "locate")
     try:
-        partitions = len(timeindex.partitions(probe, topic))
-        spans = timeindex.spans(probe, topic, day.start_ms)
+        numbers = timeindex.partitions(probe, topic)
+        if index is None and topic == settings.orders_topic:
+            index = load_view(settings).view.index(day.name)
+        if topic != settings.orders_topic or not index:
+            spans = [Span(p, *timeindex.ends(probe, topic, p)) for p in numbers]
+        else:
+            highs = {p: timeindex.ends(probe, topic, p)[1] for p in index}
+            spans = [Span(p, c.first, highs[p] if c.stop is None else min(highs[p], c.stop))
+                     for p, c in sorted(index.items())]
     finally:
         probe.close()
+    spans = [span for span in spans if span.size > 0]
     if not spans:
         raise NoOrders(day.name, topic)
-    return partitions, spans
+    return len(numbers), spans
 
 
 def homes(settings: Settings, topic: str, partitions: int) -> int:

@@ -34,6 +34,7 @@ from stream.core.routing import Homes
 from stream.kafka.reader import BEGINNING, Consumed, Reader
 from stream.kafka.transactions import Fenced, TransactionFailed
 from stream.worker.idle import followed, is_idle
+from stream.worker.peers import Peers
 from stream.worker.recovery import Cancelled, Claim, Owned, recover
 
 log = logging.getLogger("salesdash.stream")
@@ -74,6 +75,7 @@ class OrdersConsumer(threading.Thread):
         # far behind the worker is.
         self._input = Reader.open(settings, "reader", group=f"{settings.stream_group}.reader",
                                   prefetch="small")
+        self._peers = Peers(settings)  # the other workers' busy partitions, for idle ones to follow
         hold = os.environ.get("STREAM_TEST_HOLD_FIRST_PUBLISH")  # tests: force a zombie's race, see README
         self._hold_first_publish = Path(hold) if hold else None
 
@@ -106,6 +108,7 @@ class OrdersConsumer(threading.Thread):
         # faust's start-up objects and the growing state again and again: freeze those, collect rarely.
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)
+        self._peers.start()
         try:
             while not self._stop_event.is_set():
                 self._handle_commands(block=not self.reading, timeout=0.02 if self._claims else 0.2)
@@ -127,6 +130,7 @@ class OrdersConsumer(threading.Thread):
             self._recoveries.shutdown(wait=False, cancel_futures=True)
             self._commits.shutdown(wait=True)
             self._input.close()
+            self._peers.stop()
 
     def _handle_commands(self, block: bool, timeout: float) -> None:
         while True:
@@ -336,7 +340,8 @@ class OrdersConsumer(threading.Thread):
         ends = {p: self._caught_up(p) for p in self.owned if p in self.reading}
         idle = {p for p, end in ends.items() if end is not None and is_idle(now - self.owned[p].quiet_since,
                                                                             self.settings.idle_s)}
-        target = followed({p: self.owned[p].state.watermark for p in ends}, idle)
+        target = followed({p: self.owned[p].state.watermark for p in ends}, idle,
+                          self._peers.busy(set(self.owned)))  # and the other workers' busy partitions
         if target is None:
             return
         every = max(1.0, self.settings.checkpoint_ms / 1000)  # a step a second at most while the others move

@@ -84,19 +84,16 @@ def view_of(batches: list[list[bytes]]) -> LoadedView:
     return loaded
 
 
-def spans(log: Log) -> list[Span]:
-    """As offsets_for_times finds them: from each partition's first record stamped in the day or later."""
-    out = []
-    for partition, rows in sorted(log.items()):
-        first = next((r.offset for r in rows if r.timestamp_ms >= DAY.start_ms), None)
-        if first is not None:
-            out.append(Span(partition, first, len(rows)))
-    return out
+def spans(log: Log, loaded: LoadedView) -> list[Span]:
+    """As reading.locate makes them: from the view's day index to where the day closed, or the end."""
+    index = loaded.view.index(DAY.name)
+    return [Span(p, c.first, len(log[p]) if c.stop is None else c.stop)
+            for p, c in sorted(index.items())]
 
 
 def reader(log: Log, records: DayRecords) -> Any:
-    def read(partitions: set[int], until_ms: int | None, most: int | None) -> None:
-        reading = Round(records, partitions, until_ms, most)
+    def read(partitions: set[int]) -> None:
+        reading = Round(records, partitions)
         for partition in list(reading.taken):
             for r in log[partition][records.next[partition]:records.stops[partition]]:
                 if not reading.add(partition, r.offset, r.timestamp_ms, r.key, r.value):
@@ -106,7 +103,8 @@ def reader(log: Log, records: DayRecords) -> Any:
 
 def audit(log: Log, loaded: LoadedView) -> tuple[Any, Any, DayRecords]:
     shown = loaded.view.snapshot(DAY.name)
-    records = plan("orders", N, spans(log), {int(p): e for p, e in shown["offsets"].items()}, loaded.skip)
+    cut = {int(p): e for p, e in shown["offsets"].items()}
+    records = plan("orders", N, spans(log, loaded), cut, loaded.skip)
     counted = settle(Rules(), records, DAY, reader(log, records))
     return shown, compare(shown, counted, day_closed=counted.day_closed), records
 
@@ -120,7 +118,7 @@ def test_a_day_counted_by_the_real_core_verifies_once_closed() -> None:
 
     assert verdict.ok and verdict.differences == [] and verdict.day_closed
     assert verdict.line.startswith(f"verified: 1,440 minutes, {shown['totals']['orders']:,} orders, ")
-    # One round: each partition read through its first record stamped at the close or later, the closer.
+    # One read: each partition through the end of the checkpoint range that closed the day there.
     assert records.rounds == 1
     assert {p: last for p, (_, last) in verdict.recount.offsets.items()} == {p: len(log[p]) - 1 for p in log}
     stamped = sum(1 for rows in log.values() for r in rows if DAY.holds(r.timestamp_ms))
@@ -144,7 +142,7 @@ def test_an_open_day_is_compared_at_the_offsets_the_view_has_folded() -> None:
         1 for rows in log.values() for r in rows if r.value and b'"order_placed"' in r.value)
 
 
-def test_a_record_past_the_close_that_is_no_order_takes_another_round() -> None:
+def test_a_record_stamped_past_the_close_that_is_no_order_is_read_through_to_the_close() -> None:
     log = a_day(close=False)
     first = home(closers()[0])
     add(log, b'{"not": "an order"', first, DAY.close_ms + 1)  # stamped past the close, closes nothing
@@ -155,7 +153,7 @@ def test_a_record_past_the_close_that_is_no_order_takes_another_round() -> None:
     _, verdict, records = audit(log, loaded)
 
     assert verdict.ok and verdict.day_closed, verdict.line
-    assert records.rounds == 2  # the second round read partition `first` on to its closing order
+    assert records.rounds == 1  # the stop is where the workers closed the day, not where a stamp says
     assert verdict.recount.offsets[first][1] == len(log[first]) - 1
 
 

@@ -20,8 +20,7 @@ from app.sessions import Library, Loading, Preparation, ReplayRefused
 from stream import config
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
-from stream.core.salesview import SalesView
-from stream.kafka.timeindex import DayInLog
+from stream.core.salesview import DayInLog, SalesView
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTSERVER = "testserver"  # the Host header of TestClient's websockets (its requests use base_url)

@@ -16,8 +16,7 @@ from app.config import AppSettings
 from app.registry import Registry
 from app.sessions import Library, Loading, Preparation, ReplayRefused
 from stream import config
-from stream.core.salesview import SalesView
-from stream.kafka.timeindex import DayInLog
+from stream.core.salesview import DayInLog, SalesView
 from tests.support.inprocess import StubLoading, app
 
 SETTINGS = replace(config.load(), bootstrap="127.0.0.1:9", aggregates_topic="agg")
