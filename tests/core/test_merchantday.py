@@ -10,6 +10,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream.core.budget import RECORD_BUDGET
 from stream.core.checkpoint import Checkpoint
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
@@ -163,3 +164,23 @@ def test_a_readers_snapshot_holds_the_merchants_details_and_not_the_workers_rows
     reader.load(taken)
     gross = [reader.merchant_snapshot(DAY, f"m{n}")["totals"]["gross_cents"] for n in range(3)]
     assert gross == [100, 101, 102]
+
+
+def test_a_checkpoint_of_many_merchants_fits_the_part_budget_and_folds_whole() -> None:
+    # 3,000 merchants selling in 20 minutes each, in one range: ~2 MB of merchant details to publish.
+    state = PartitionState(0, Rules())
+    events = [order_event(merchant_id=f"m{n:04d}", occurred_at=NOON + minute * 60_000, total_minor=100 + n)
+              for n in range(3_000) for minute in range(20)]
+    for offset, event in enumerate(events):
+        state.apply(offset, orjson.dumps(event), NOW)
+    record = state.checkpoint(NOW)
+    assert record is not None
+    parts = record.parts()
+    assert len(parts) > 1 and max(len(part) for part in parts) <= RECORD_BUDGET
+    view = SalesView()
+    for part in parts:
+        assert view.accept(Checkpoint.decode(part))
+    for n in (0, 1_234, 2_999):
+        day = view.merchant_snapshot(DAY, f"m{n:04d}")
+        assert day["totals"]["orders"] == 20 and len(day["minutes"]) == 20
+        assert day["totals"]["gross_cents"] == 20 * (100 + n)
