@@ -24,8 +24,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app import compare, links, metrics, verify
+from app import alerts, compare, links, metrics, verify
 from app.access import origin_ok, token_ok
+from app.alert_watch import AlertWatch
 from app.config import AppSettings
 from app.fanout import Hub, Viewer
 from app.feed import AggregatesFeed, Feed
@@ -57,6 +58,7 @@ class State(TypedDict):
     settings: AppSettings
     comparisons: compare.Comparisons
     verifier: verify.Verifier
+    alerts: AlertWatch
 
 
 def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
@@ -250,7 +252,17 @@ async def healthz(request: Request) -> Response:
 async def prometheus(request: Request) -> Response:
     if not _authorized(request):
         return _unauthorized_json()
-    return Response(metrics.render(request.state.hub, request.state.feed), media_type=metrics.CONTENT_TYPE)
+    body = metrics.render(request.state.hub, request.state.feed, request.state.alerts.current)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+async def raised(request: Request) -> Response:
+    """/api/alerts: the alerts raised now (app.alert_watch), cleared once their subject is back."""
+    if not _authorized(request):
+        return _unauthorized_json()
+    current = request.state.alerts.current
+    return JSONResponse({"alerts": [{"kind": a.kind, "scope": a.scope, "subject": a.subject,
+                                     "detail": a.detail} for a in current]})
 
 
 async def _refuse(websocket: WebSocket, status: int, reason: str,
@@ -418,11 +430,14 @@ def create_app(settings: AppSettings | None = None,
         feed, library = connect(settings, view)
         hub = Hub(view, feed.reachable)
         verifier = verify.Verifier(settings, view, library)
+        comparisons = compare.Comparisons(view)
+        alert_watch = AlertWatch(view, comparisons, alerts.Thresholds())
         tasks = [asyncio.create_task(feed.run()),
-                 asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s))]
+                 asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s)),
+                 asyncio.create_task(alert_watch.run())]
         try:
             yield {"view": view, "feed": feed, "hub": hub, "library": library, "settings": settings,
-                   "comparisons": compare.Comparisons(view), "verifier": verifier}
+                   "comparisons": comparisons, "verifier": verifier, "alerts": alert_watch}
         finally:
             verifier.shutdown()
             library.shutdown()
@@ -437,6 +452,7 @@ def create_app(settings: AppSettings | None = None,
         Route("/api/snapshot", snapshot),
         Route("/m/{merchant}", merchant_page),
         Route("/api/explain", explain),
+        Route("/api/alerts", raised),
         Route("/api/days", days),
         Route("/api/replays", start_replay, methods=["POST"]),
         *verify.ROUTES,

@@ -274,6 +274,24 @@ class SalesView:
                 "final_before_ms": final_before,
                 **_merchant_figures(merchant, detail or merchantday.EMPTY, final_before)}
 
+    def merchant_orders(self, day: str, minutes: range) -> tuple[dict[str, int], int]:
+        """Each merchant's orders in `minutes` of `day`, and the day's orders before the first of them
+        (what alerts compare with the compare day's)."""
+        closed = self.closed_days.get(day)
+        if closed is not None:
+            whole = orjson.loads(zlib.decompress(closed))
+            details: Iterable[tuple[str, dict[str, Any]]] = whole[MERCHANTS].items()
+            before = sum(m["orders"] for m in whole["minutes"] if m["start_ms"] < minutes.start)
+        else:
+            details = [(m, d) for led in self.ledgers.values() if day in led.days
+                       for m, d in led.days[day].details.items()]
+            before = sum(t.orders for m, t in self.minutes.items()
+                         if parse_day(day)[0] <= m < minutes.start)
+        wanted = {str(m) for m in minutes}
+        found = {merchant: sum(v[0] for m, v in detail["m"].items() if m in wanted)
+                 for merchant, detail in details}
+        return {m: n for m, n in found.items() if n}, before
+
     def explain(self, day: str, minute_ms: int, merchant: str | None = None) -> dict[str, Any]:
         """What made one minute's figures (the day's, or one merchant's): orders counted, duplicates dropped
         and late corrections in it, the day's dead letters by reason, and whether it is final."""
