@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from typing import NoReturn
 
 MAX_WORKERS = 64
@@ -15,7 +16,33 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (try: python -m app --help)\n")
 
 
+def link(argv: list[str]) -> None:
+    """`python -m app link --merchant M [--hours 72]`: print a private link to that merchant's view."""
+    parser = _Parser(prog="python -m app link", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                     description="Print a URL signed with SALESDASH_TOKEN that opens one merchant's view "
+                                 "and nothing else, until it expires.")
+    parser.add_argument("--merchant", required=True, help="the merchant_id")
+    parser.add_argument("--hours", type=float, default=72.0, help="how long the link works")
+    parser.add_argument("--base", default="http://127.0.0.1:8000", help="the dashboard's address")
+    args = parser.parse_args(argv)
+    token = os.environ.get("SALESDASH_TOKEN")
+    if not token:
+        parser.error("SALESDASH_TOKEN is not set: links are signed with it")
+    if not args.merchant or len(args.merchant) > 256:
+        parser.error("--merchant must be a merchant_id (1 to 256 characters)")
+    if not 0 < args.hours <= 24 * 366:
+        parser.error(f"--hours must be above 0 and at most a year, got {args.hours}")
+
+    from app.links import url
+
+    print(url(args.base, token, args.merchant, int((time.time() + args.hours * 3600) * 1000)))
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["link"]:
+        link(argv[1:])
+        return
     parser = _Parser(prog="python -m app", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                      description="Serve the salesdash page, /api/snapshot, /healthz, /metrics and the "
                                  "/ws live feed. Kafka settings come from KAFKA_BOOTSTRAP and friends "

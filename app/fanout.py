@@ -53,6 +53,8 @@ class Signal:
 
 
 class Viewer:
+    merchant: str | None = None  # a merchant's viewer (app.merchant_feed) gets that merchant's figures
+
     def __init__(self, day: str) -> None:
         self.day = day
         self.pending: Frame | None = None
@@ -103,13 +105,18 @@ class Hub:
         self._snapshots: dict[str, str] = {}
         self.epoch = secrets.token_hex(8)
         self._seq: dict[str, int] = {}  # day -> the last delta's step (days that changed while watched)
+        self._merchants: dict[tuple[str, str], str] = {}
 
-    def snapshot_message(self, day: str) -> str:
+    def _check_health(self) -> None:
         if bool(self.kafka_up()) != self.kafka:
             # Health moved since the last tick (a newcomer right after /healthz said 200): everyone learns
             # it now, and no snapshot cached with the old answer goes out.
             self._publish_health()
             self._snapshots.clear()
+            self._merchants.clear()
+
+    def snapshot_message(self, day: str) -> str:
+        self._check_health()
         message = self._snapshots.get(day)
         if message is None:
             body = {**self.view.snapshot(day), "kafka": self.kafka, "epoch": self.epoch,
@@ -117,14 +124,26 @@ class Hub:
             message = self._snapshots[day] = encode("snapshot", body)
         return message
 
+    def merchant_message(self, day: str, merchant: str) -> str:
+        """One merchant's day as a whole snapshot (app.merchant_feed), encoded once a tick."""
+        self._check_health()
+        message = self._merchants.get((day, merchant))
+        if message is None:
+            body = {**self.view.merchant_snapshot(day, merchant), "kafka": self.kafka}
+            message = self._merchants[(day, merchant)] = encode("snapshot", body)
+        return message
+
     def publish(self) -> int:
         """Offer a health change to every viewer and every changed day's delta to its viewers; returns how
         many offers were made."""
         # Snapshots live one tick at most: a newcomer never starts from state older than the last delta.
         self._snapshots.clear()
+        self._merchants.clear()
         offered = self._publish_health()
         for day, changes in self.view.take_changes().items():
-            watchers = [v for v in self.viewers if v.day == day]
+            for viewer in [v for v in self.viewers if v.day == day and v.merchant is not None]:
+                viewer.ask_resync()  # its day changed: the merchant's snapshot comes anew
+            watchers = [v for v in self.viewers if v.day == day and v.merchant is None]
             if not watchers:
                 continue
             seq = self._seq[day] = self._seq.get(day, 0) + 1

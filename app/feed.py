@@ -128,7 +128,8 @@ class AggregatesFeed:
                 break
             log.info("waiting for topic %s (start the worker: python -m stream)", topic)
             await asyncio.sleep(1.0)
-        found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, partitions, False)
+        found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, partitions, False,
+                                                     None, True)
         self.unreadable += unreadable
         self._partitions = len(partitions)
         # The same start as stream.store.load_view (the audit's view): in the loop, where the view is read.
@@ -193,7 +194,8 @@ class AggregatesFeed:
         if time.monotonic() - self._gaps[partition] < RELOAD_EVERY_S:
             return
         self._gaps[partition] = time.monotonic()
-        found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, [partition], False)
+        found, unreadable = await asyncio.to_thread(read_snapshots, self.settings, [partition], False,
+                                                     None, True)
         self.unreadable += unreadable
         snapshot = found.get(partition)
         ledger = self.view.ledgers.get(partition)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from app.alerts import Alert
 from app.fanout import Hub
 from app.feed import Feed
 from stream.core.eventtime import day_of
@@ -26,7 +27,18 @@ def _today() -> str:
     return day_of(int(time.time() * 1000))
 
 
-def render(hub: Hub, feed: Feed) -> str:
+def _alerts(raised: list[Alert]) -> str:
+    lines = "".join(f'salesdash_alerts{{kind="{a.kind}",scope="{a.scope}",subject="{_label(a.subject)}"}} 1\n'
+                    for a in raised)
+    return f"# HELP salesdash_alerts Alerts raised now (1 each).\n# TYPE salesdash_alerts gauge\n{lines}"
+
+
+def _label(value: str) -> str:
+    # A merchant id is anyone's text: escaped as the exposition format wants.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render(hub: Hub, feed: Feed, raised: list[Alert] | None = None) -> str:
     as_of_ms = hub.view.as_of_ms
     age = (time.time() * 1000 - as_of_ms) / 1000 if as_of_ms else None
     return "".join([
@@ -56,4 +68,5 @@ def render(hub: Hub, feed: Feed) -> str:
         _metric("salesdash_rerouted_today", "gauge",
                 "Today's valid orders found outside their merchant's partition, copied to it, counted there.",
                 hub.view.snapshot(_today())["rerouted"]),
+        _alerts(raised or []),
     ])

@@ -24,12 +24,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app import compare, metrics, verify
+from app import alerts, compare, links, metrics, verify
 from app.access import origin_ok, token_ok
+from app.alert_watch import AlertWatch
 from app.bodies import TooLarge, json_body, too_large
 from app.config import AppSettings
 from app.fanout import Hub, Viewer
 from app.feed import AggregatesFeed, Feed
+from app.merchant_feed import MerchantViewer
 from app.replay_socket import MAX_SPEED, bounded_speed, failure, watch
 from app.security import SecurityHeaders
 from app.server import ABORT_EXTENSION
@@ -41,6 +43,7 @@ from stream.replay.session import valid_id
 log = logging.getLogger("salesdash.app")
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
 MAX_CLIENT_FRAME = 4096
+HH_MM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 AT_MS = re.compile(r"[0-9]{1,15}")  # ASCII digits (str.isdigit takes "٣" and "²"), below year 30,000
 CATCH_UP_WAIT_S = 15.0
 CLOSE_WAIT_S = 1.0
@@ -55,6 +58,7 @@ class State(TypedDict):
     settings: AppSettings
     comparisons: compare.Comparisons
     verifier: verify.Verifier
+    alerts: AlertWatch
 
 
 def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
@@ -78,6 +82,31 @@ def _authorized(connection: HTTPConnection) -> bool:
     return token_ok(connection, settings.token)
 
 
+def _merchant_denial(connection: HTTPConnection, merchant: str) -> tuple[int, str] | None:
+    """None when this request may see `merchant`'s view (the dashboard's token, or a link for it), else
+    the status and why."""
+    settings: AppSettings = connection.state.settings
+    if token_ok(connection, settings.token):
+        return None
+    granted, whose = links.grant(connection, settings.token, int(time.time() * 1000))
+    if granted is links.Grant.MERCHANT and whose == merchant:
+        return None
+    if granted is links.Grant.MERCHANT:
+        return 403, "this link is for another merchant"
+    if granted is links.Grant.EXPIRED:
+        return 401, "this link has expired"
+    return 401, "an access token or a merchant link is required"
+
+
+def _merchant_refusal(connection: HTTPConnection, merchant: str) -> Response | None:
+    denial = _merchant_denial(connection, merchant)
+    if denial is None:
+        return None
+    status, reason = denial
+    return JSONResponse({"error": reason}, status_code=status,
+                        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+
 def _unauthorized_json() -> Response:
     return JSONResponse({"error": "an access token is required: ?token= or Authorization: Bearer"},
                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
@@ -87,6 +116,15 @@ async def homepage(request: Request) -> Response:
     if not _authorized(request):
         return PlainTextResponse("This dashboard needs its access token: open it as /?token=...\n",
                                  status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    settings: AppSettings = request.state.settings
+    return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-store"})
+
+
+async def merchant_page(request: Request) -> Response:
+    """One merchant's view: the dashboard's page, which reads the merchant from its path."""
+    refusal = _merchant_refusal(request, request.path_params["merchant"])
+    if refusal is not None:
+        return refusal
     settings: AppSettings = request.state.settings
     return FileResponse(settings.static_dir / "index.html", headers={"Cache-Control": "no-store"})
 
@@ -104,7 +142,15 @@ async def _caught_up(feed: Feed) -> bool:
         return False
 
 
+def _loading() -> Response:
+    return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
+                        status_code=503, headers={"Retry-After": "2"})
+
+
 async def snapshot(request: Request) -> Response:
+    merchant = request.query_params.get("merchant")
+    if merchant is not None:
+        return await _merchant_snapshot(request, merchant)
     if not _authorized(request):
         return _unauthorized_json()
     try:
@@ -114,12 +160,46 @@ async def snapshot(request: Request) -> Response:
     except ValueError as exc:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if not await _caught_up(request.state.feed):
-        return JSONResponse({"error": "still reading the aggregates topic; try again shortly"},
-                            status_code=503, headers={"Retry-After": "2"})
+        return _loading()
     body = request.state.view.snapshot(day)
     if chosen is not None:  # ?compare=D|none|default: the other day and the comparison come along
         return Response(compare.with_compare(body, request.state.comparisons, chosen),
                         media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+async def _merchant_snapshot(request: Request, merchant: str) -> Response:
+    refusal = _merchant_refusal(request, merchant)
+    if refusal is not None:
+        return refusal
+    try:
+        day = _day(request.query_params.get("day"))
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    if not await _caught_up(request.state.feed):
+        return _loading()
+    return Response(orjson.dumps(request.state.view.merchant_snapshot(day, merchant)),
+                    media_type="application/json")
+
+
+async def explain(request: Request) -> Response:
+    """/api/explain?day=D&minute=HH:MM[&merchant=M]: what made one minute's figures (SalesView.explain)."""
+    merchant = request.query_params.get("merchant")
+    refusal = _merchant_refusal(request, merchant) if merchant is not None else (
+        None if _authorized(request) else _unauthorized_json())
+    if refusal is not None:
+        return refusal
+    minute = HH_MM.fullmatch(request.query_params.get("minute") or "")
+    try:
+        day = _day(request.query_params.get("day"))
+        if minute is None:
+            raise ValueError("minute must be HH:MM (UTC)")
+    except ValueError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    if not await _caught_up(request.state.feed):
+        return _loading()
+    start = parse_day(day)[0] + int(minute.group(1)) * 3_600_000 + int(minute.group(2)) * 60_000
+    body = request.state.view.explain(day, start, merchant)
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -172,7 +252,17 @@ async def healthz(request: Request) -> Response:
 async def prometheus(request: Request) -> Response:
     if not _authorized(request):
         return _unauthorized_json()
-    return Response(metrics.render(request.state.hub, request.state.feed), media_type=metrics.CONTENT_TYPE)
+    body = metrics.render(request.state.hub, request.state.feed, request.state.alerts.current)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
+
+
+async def raised(request: Request) -> Response:
+    """/api/alerts: the alerts raised now (app.alert_watch), cleared once their subject is back."""
+    if not _authorized(request):
+        return _unauthorized_json()
+    current = request.state.alerts.current
+    return JSONResponse({"alerts": [{"kind": a.kind, "scope": a.scope, "subject": a.subject,
+                                     "detail": a.detail} for a in current]})
 
 
 async def _refuse(websocket: WebSocket, status: int, reason: str,
@@ -212,11 +302,15 @@ async def live(websocket: WebSocket) -> None:
     if not origin_ok(websocket, settings.allowed_origins):
         await _refuse(websocket, 403, "websocket Origin not allowed")
         return
-    if not token_ok(websocket, settings.token):
-        await _refuse(websocket, 401, "an access token is required: ?token=")
+    # A merchant's feed takes its link (or the token); every other feed wants the token.
+    merchant = websocket.query_params.get("merchant")
+    denial = _merchant_denial(websocket, merchant) if merchant is not None else (
+        None if token_ok(websocket, settings.token) else (401, "an access token is required: ?token="))
+    if denial is not None:
+        await _refuse(websocket, *denial)
         return
     session = websocket.query_params.get("replay")
-    if session is not None:
+    if session is not None and merchant is None:
         await _replay(websocket, session)
         return
     try:
@@ -224,17 +318,24 @@ async def live(websocket: WebSocket) -> None:
     except ValueError:
         await _refuse(websocket, 400, "day must be YYYY-MM-DD")
         return
+    if merchant is not None:  # one merchant's own figures (app.merchant_feed)
+        await _serve(websocket, MerchantViewer(day, merchant, hub), hub)
+        return
     try:
         asked = websocket.query_params.get("compare")
         chosen = None if asked is None else compare.choice(asked)
     except ValueError:
         await _refuse(websocket, 400, "compare must be YYYY-MM-DD, none or default")
         return
+    await _serve(websocket, compare.CompareViewer(day, websocket.state.comparisons, chosen), hub)
+
+
+async def _serve(websocket: WebSocket, viewer: Viewer, hub: Hub) -> None:
+    """Accept the socket, then feed the viewer from the hub until the socket closes."""
     await websocket.accept()
     if not await _caught_up(websocket.state.feed):
         await websocket.close(code=1013, reason="still loading; try again")
         return
-    viewer = compare.CompareViewer(day, websocket.state.comparisons, chosen)
     hub.viewers.add(viewer)
     hub.connected += 1
     sender = asyncio.create_task(_send(websocket, viewer, hub))
@@ -336,11 +437,14 @@ def create_app(settings: AppSettings | None = None,
         feed, library = connect(settings, view)
         hub = Hub(view, feed.reachable)
         verifier = verify.Verifier(settings, view, library)
+        comparisons = compare.Comparisons(view)
+        alert_watch = AlertWatch(view, comparisons, alerts.Thresholds())
         tasks = [asyncio.create_task(feed.run()),
-                 asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s))]
+                 asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s)),
+                 asyncio.create_task(alert_watch.run())]
         try:
             yield {"view": view, "feed": feed, "hub": hub, "library": library, "settings": settings,
-                   "comparisons": compare.Comparisons(view), "verifier": verifier}
+                   "comparisons": comparisons, "verifier": verifier, "alerts": alert_watch}
         finally:
             verifier.shutdown()
             library.shutdown()
@@ -353,6 +457,9 @@ def create_app(settings: AppSettings | None = None,
     routes = [
         Route("/", homepage),
         Route("/api/snapshot", snapshot),
+        Route("/m/{merchant}", merchant_page),
+        Route("/api/explain", explain),
+        Route("/api/alerts", raised),
         Route("/api/days", days),
         Route("/api/replays", start_replay, methods=["POST"]),
         *verify.ROUTES,

@@ -6,6 +6,7 @@ import { formatCents, showCents, showCount } from "./format.js";
 import { showChannels, showDeadLetters, showMerchants, showProducts } from "./panels.js";
 import { ReplayBar, replayOf, setupPicker } from "./replay.js";
 import { Sequence } from "./sequence.js";
+import { ExplainPanel } from "./explain.js";
 import { DayState } from "./state.js";
 import { VerifyPanel } from "./verify.js";
 
@@ -45,9 +46,13 @@ const el = {
 const pageParams = new URLSearchParams(location.search);
 const requestedDay = pageParams.get("day") || null;
 const replay = replayOf(pageParams); // null: the live page
+// /m/<merchant_id>: that merchant's own figures, opened by its private link (?merchant=&exp=&sig=).
+const merchantPath = location.pathname.match(/^\/m\/([^/]+)$/);
+const merchant = merchantPath ? decodeURIComponent(merchantPath[1]) : null;
 const reduceMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 const state = new DayState();
 const sequence = new Sequence();
+const explainPanel = new ExplainPanel(document.getElementById("explain"), pageParams, merchant);
 
 // ---- animated net counter: data-cents is always exact, only the text animates ----
 
@@ -117,7 +122,10 @@ function chartScheduler(node, draw, minGapMs) {
 
 const redrawSeconds = chartScheduler(el.seconds, drawSeconds, 0);
 const redraw = [
-  chartScheduler(el.minutes, drawMinutes, 0),
+  chartScheduler(el.minutes, (node, dayState, revision) => {
+    drawMinutes(node, dayState, revision);
+    explainPanel.bind(node, dayState);
+  }, 0),
   redrawSeconds,
   chartScheduler(el.map, drawMap, MAP_EVERY_MS),
 ];
@@ -188,8 +196,11 @@ function handleMessage(raw) {
   if (outcome !== "applied") return;
   // Which app process's view the figures are of (tests and a curious operator read it).
   if (msg.type === "snapshot") document.body.dataset.epoch = sequence.epoch ?? "";
+  if (merchant !== null && typeof msg.name === "string" && msg.name !== "") {
+    byId("net-sales-label").textContent = "Net sales · " + msg.name;
+  }
   if (state.day !== before) {
-    verifyPanel.setDay(state.day);
+    if (verifyPanel) verifyPanel.setDay(state.day);
     el.day.textContent = state.day === null ? "—" : state.day;
     if (state.day !== null && /^\d{4}-\d{2}-\d{2}$/.test(state.day)) el.day.setAttribute("datetime", state.day);
   }
@@ -239,6 +250,10 @@ function wsUrl() {
     q.set("day", requestedDay);
   }
   if (comparePanel) q.set("compare", comparePanel.choice); // the day to compare with, or default, or none
+  if (merchant !== null) {
+    q.set("merchant", merchant);
+    for (const key of ["exp", "sig"]) if (pageParams.get(key) !== null) q.set(key, pageParams.get(key));
+  }
   // Pass the page's ?token= on to the websocket.
   const token = pageParams.get("token");
   if (token !== null) q.set("token", token);
@@ -372,9 +387,13 @@ function sendControl(command) {
 
 const replayBar = replay ? new ReplayBar(replay, pageParams, sendControl) : null;
 // A replay plays one day for one viewer: comparing is for the live page (and ?day=).
-const comparePanel = replay ? null : new ComparePanel(pageParams, sendControl);
-const verifyPanel = new VerifyPanel(pageParams);
-if (replay) {
+// A merchant's link opens its view and nothing else: no compare, verify or replay there.
+const comparePanel = replay || merchant !== null ? null : new ComparePanel(pageParams, sendControl);
+const verifyPanel = merchant !== null ? null : new VerifyPanel(pageParams);
+if (merchant !== null) {
+  byId("net-sales-label").textContent = "Net sales · " + merchant;
+  document.body.dataset.merchant = merchant;
+} else if (replay) {
   byId("net-sales-label").textContent = "Net sales · replay";
 } else {
   setupPicker(pageParams);

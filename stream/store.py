@@ -36,11 +36,12 @@ def _reading(settings: Settings, purpose: str, reader: Reader | None) -> Iterato
         own.close()
 
 
-def read_snapshots(settings: Settings, partitions: list[int], with_tables: bool, reader: Reader | None = None
-                   ) -> tuple[dict[int, PartitionSnapshot], int]:
-    """The newest snapshot of each partition that has one, and how many records could not be read."""
-    folds = {p: SnapshotFold(p) for p in partitions}
-    topics = [settings.snapshots_topic, *([settings.state_topic] if with_tables else [])]
+def read_snapshots(settings: Settings, partitions: list[int], with_tables: bool, reader: Reader | None = None,
+                   details: bool = False) -> tuple[dict[int, PartitionSnapshot], int]:
+    """The newest snapshot of each partition that has one, and how many records could not be read.
+    `details`: the merchants' details too (from the state topic), without the worker's other tables."""
+    folds = {p: SnapshotFold(p, tables=with_tables) for p in partitions}
+    topics = [settings.snapshots_topic, *([settings.state_topic] if with_tables or details else [])]
     with _reading(settings, "snapshots", reader) as source:
         keys = {(topic, p): BEGINNING for topic in topics for p in partitions}
         source.assign(keys, {key: END for key in keys})

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from stream.core import merchantday
 from stream.core.budget import RECORD_BUDGET
 from stream.core.daysales import DayView
 from stream.core.eventtime import parse_day
@@ -31,6 +32,7 @@ from stream.core.totals import Totals
 
 VERSION = 4  # 4 adds `follow`; written only on a follow step, so every other record stays version 3
 READABLE = (3, 4)
+SPREAD = ("m", "s", "mm")  # a day's keys whose items may go in different parts: minutes, seconds, merchants
 
 
 class Unreadable(ValueError):
@@ -148,15 +150,16 @@ def _entry(name: str, doc: dict[str, Any]) -> int:
 
 
 def _pieces(doc: dict[str, Any], room: int) -> list[dict[str, Any]]:
-    """`doc` whole if it fits in `room` bytes, else split: everything but the minutes and seconds in the
-    first piece, then those spread over pieces that each fill `room` (every value is absolute, so the
-    pieces folded in order give the doc). Each piece carries `t`, which a reader always expects."""
+    """`doc` whole if it fits in `room` bytes, else split: everything but the minutes, seconds and merchant
+    details in the first piece, then those spread over pieces that each fill `room` (every value is
+    absolute, so the pieces folded in order give the doc). Each piece carries `t`, which a reader always
+    expects."""
     if len(orjson.dumps(doc)) <= room:
         return [doc]
-    head = {k: v for k, v in doc.items() if k not in ("m", "s")}
+    head = {k: v for k, v in doc.items() if k not in SPREAD}
     pieces = [head]
     base = len(orjson.dumps({"t": doc["t"], "m": {}}))
-    for key in ("m", "s"):
+    for key in SPREAD:
         chunk: dict[str, Any] = {}
         used = base
         for bucket, values in doc.get(key, {}).items():
@@ -172,9 +175,9 @@ def _pieces(doc: dict[str, Any], room: int) -> list[dict[str, Any]]:
 
 
 def _merge(into: dict[str, Any], piece: dict[str, Any]) -> None:
-    """Two pieces of a day in one part: their minutes and seconds are different buckets."""
+    """Two pieces of a day in one part: their minutes, seconds and merchants are different buckets."""
     for key, value in piece.items():
-        if key in ("m", "s"):
+        if key in SPREAD:
             into.setdefault(key, {}).update(value)
         else:
             into[key] = value
@@ -202,7 +205,7 @@ def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
     for doc in docs:
         for name, day in doc["days"].items():
             into = days.setdefault(name, {})
-            for key in ("m", "s", "co", "ch"):
+            for key in ("m", "s", "co", "ch", "xm"):
                 if key in day:
                     into.setdefault(key, {}).update(day[key])
             for key in ("tm", "tp"):
@@ -215,6 +218,9 @@ def merged(raws: Sequence[bytes], seconds_horizon_ms: int) -> bytes:
                         rows = {(m, s): row for m, s, *row in top["rows"]}
                         rows.update(((m, s), row) for m, s, *row in day[key]["rows"])
                         top["rows"] = [[m, s, *row] for (m, s), row in rows.items()]
+            details = into.setdefault("mm", {}) if "mm" in day else {}
+            for merchant, detail in day.get("mm", {}).items():
+                details[merchant] = merchantday.fold(details.get(merchant), detail)
             into.update({k: v for k, v in day.items() if k in ("t", "u", "x", "late", "rr", "o")})
     for name, day in days.items():
         if "s" in day:  # as SalesView keeps them: a past day keeps its last seconds

@@ -17,6 +17,8 @@ import heapq
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
+from stream.core import merchantday
+from stream.core.merchantday import MerchantDay
 from stream.core.order import Order
 from stream.core.totals import Totals
 from stream.core.uniques import Uniques
@@ -64,10 +66,10 @@ class DaySales:
 
     __slots__ = ("_channels_sent", "_countries_sent", "_offsets_sent", "_sketch_orders", "_sketch_sent_ms",
                  "_top_m_sent", "_top_p_sent", "_totals_sent", "channels", "closed_end", "countries",
-                 "customers", "dead", "dirty_merchants", "first", "head_dirty", "last", "late", "merchants",
-                 "minutes", "products", "rerouted", "seconds", "shrank_merchants", "shrank_products",
-                 "tally_changed", "top_merchants", "top_products", "totals", "touched_merchants",
-                 "touched_minutes", "touched_seconds")
+                 "customers", "dead", "details", "dirty_merchants", "explained", "first", "head_dirty",
+                 "last", "late", "merchants", "minutes", "products", "rerouted", "seconds",
+                 "shrank_merchants", "shrank_products", "tally_changed", "top_merchants", "top_products",
+                 "totals", "touched_explained", "touched_merchants", "touched_minutes", "touched_seconds")
 
     def __init__(self) -> None:
         self.totals = Totals()
@@ -77,10 +79,13 @@ class DaySales:
         self.channels: dict[str, Totals] = {}
         self.merchants: dict[str, list[Any]] = {}
         self.products: dict[str, dict[str, list[Any]]] = {}  # merchant -> sku -> row
+        self.details: dict[str, MerchantDay] = {}  # merchant -> its own minutes, channels, countries
         self.customers = Uniques()
         self.dead: dict[str, int] = {}  # dead letters by reason
         self.late = 0  # events that corrected an already final minute
         self.rerouted = 0  # valid orders found here whose merchant counts elsewhere
+        self.explained: dict[int, list[int]] = {}  # minute -> [duplicates dropped, late corrections]
+        self.touched_explained: set[int] = set()
         # The day index: the first and last input offset counted or tallied into the day (-1: none yet).
         self.first = -1
         self.last = -1
@@ -126,8 +131,11 @@ class DaySales:
         if merchant is None:
             merchant = self.merchants[merchant_id] = [order.merchant_name, 0, 0, 0]
             products = self.products[merchant_id] = {}
+            detail = self.details[merchant_id] = MerchantDay()
         else:
             products = self.products[merchant_id]
+            detail = self.details[merchant_id]
+        detail.add(order, refund)
         self.touched_merchants.add(merchant_id)
         totals = self.totals
         if refund:
@@ -170,6 +178,14 @@ class DaySales:
         self.rerouted += rerouted
         self.tally_changed = True
 
+    def explain(self, minute: int, duplicate: bool) -> None:
+        """One more duplicate dropped, or late correction counted, in `minute` ("explain this number")."""
+        row = self.explained.get(minute)
+        if row is None:
+            row = self.explained[minute] = [0, 0]
+        row[0 if duplicate else 1] += 1
+        self.touched_explained.add(minute)
+
     def product(self, key: Product) -> list[Any]:
         return self.products[key[0]][key[1]]
 
@@ -208,6 +224,14 @@ class DaySales:
             self._sketch_orders = self.totals.orders
         if self.tally_changed:
             doc["x"], doc["late"], doc["rr"] = dict(self.dead), self.late, self.rerouted
+        details = {m: self.details[m].changes(self.merchants[m], self.products[m])
+                   for m in self.touched_merchants if self.details[m].touched}
+        if details:
+            doc["mm"] = details
+        if self.touched_explained:
+            doc["xm"] = {str(m): list(self.explained[m]) for m in self.touched_explained}
+            self.touched_explained.clear()
+            self.head_dirty = True
         offsets = self.offsets
         if offsets is not None and offsets != self._offsets_sent:
             doc["o"] = self._offsets_sent = offsets
@@ -235,7 +259,8 @@ class DaySales:
     @property
     def pending(self) -> bool:
         """Something changed since the last checkpoint entry (the sketch alone counts too)."""
-        return bool(self.touched_merchants) or self.tally_changed or self.sketch_dirty
+        return bool(self.touched_merchants) or self.tally_changed or self.sketch_dirty \
+            or bool(self.touched_explained)
 
     def _rank_merchants(self) -> list[str]:
         return _rank(self.merchants, self.top_merchants, self.touched_merchants, self.shrank_merchants,
@@ -264,6 +289,7 @@ class DaySales:
                    "rows": [[m, s, *self.products[m][s]] for m, s in self.top_products]},
             "u": base64.b64encode(self.customers.to_bytes()).decode(),
             "x": dict(self.dead), "late": self.late, "rr": self.rerouted,
+            "xm": {str(m): row for m, row in self.explained.items()},
             **({"o": self.offsets} if self.first >= 0 else {}),
         }
 
@@ -274,8 +300,9 @@ class DaySales:
 
     @classmethod
     def restore(cls, head: dict[str, Any], merchants: dict[str, list[Any]],
-                products: dict[Product, list[Any]]) -> DaySales:
-        """The day from a snapshot: its head and every merchant and product row."""
+                products: dict[Product, list[Any]], details: dict[str, dict[str, Any]] | None = None
+                ) -> DaySales:
+        """The day from a snapshot: its head, every merchant and product row, and the merchants' details."""
         day = cls()
         day.totals = Totals.from_list(head["t"])
         day.minutes = {int(m): Totals.from_list(v) for m, v in head["m"].items()}
@@ -285,6 +312,8 @@ class DaySales:
         day.merchants = merchants
         for merchant in merchants:
             day.products[merchant] = {}
+            found = (details or {}).get(merchant)
+            day.details[merchant] = MerchantDay() if found is None else MerchantDay.restore(found)
         for (merchant, sku), row in products.items():
             day.products.setdefault(merchant, {})[sku] = row
         day.top_merchants = [k for k in head["tm"]["ids"] if k in merchants]
@@ -297,6 +326,7 @@ class DaySales:
         day.customers = Uniques.from_bytes(base64.b64decode(head["u"]))
         day._sketch_orders = day.totals.orders
         day.dead, day.late, day.rerouted = dict(head["x"]), int(head["late"]), int(head["rr"])
+        day.explained = {int(m): list(row) for m, row in head.get("xm", {}).items()}
         if "o" in head:  # day records written before the day index have none
             day.first, day.last, *closed = (int(n) for n in head["o"])
             day.closed_end = closed[0] if closed else -1
@@ -345,8 +375,9 @@ def _rank(table: dict[Any, list[Any]], top: list[Any], touched: set[Any], shrank
 class DayView:
     """A reader's day in one partition, folded from checkpoint entries (and a snapshot's day record)."""
 
-    __slots__ = ("channels", "countries", "dead", "late", "merchants", "minutes", "offsets", "products",
-                 "rerouted", "seconds", "sketch", "top_merchants", "top_products", "totals")
+    __slots__ = ("channels", "countries", "dead", "details", "explained", "late", "merchants", "minutes",
+                 "offsets", "products", "rerouted", "seconds", "sketch", "top_merchants", "top_products",
+                 "totals")
 
     def __init__(self) -> None:
         self.totals = Totals()
@@ -362,6 +393,8 @@ class DayView:
         self.dead: dict[str, int] = {}
         self.late = 0
         self.rerouted = 0
+        self.details: dict[str, dict[str, Any]] = {}  # every merchant of the day: stream.core.merchantday
+        self.explained: dict[str, list[int]] = {}  # minute -> [duplicates dropped, late corrections]
         self.offsets: Covered | None = None  # the day index
 
     def apply(self, doc: dict[str, Any]) -> None:
@@ -386,6 +419,9 @@ class DayView:
             self.sketch = base64.b64decode(sketch)
         if "x" in doc:
             self.dead, self.late, self.rerouted = dict(doc["x"]), int(doc["late"]), int(doc["rr"])
+        self.explained.update(doc.get("xm", {}))
+        for merchant, detail in doc.get("mm", {}).items():
+            self.details[merchant] = merchantday.fold(self.details.get(merchant), detail)
         offsets = doc.get("o")
         if offsets is not None:
             self.offsets = Covered(*(int(n) for n in offsets))

@@ -78,6 +78,7 @@ class PartitionState:
         self._follow: int | None = None  # a follow step waiting for its checkpoint
         self._closed_heads: dict[str, dict[str, Any]] = {}  # days closed since the last snapshot
         self._closed_rows: list[bytes] = []  # their rows' keys, to delete from the state topic
+        self._closed_details: Snapshot = []  # their merchants' details, kept in the state topic
 
     # -- counting ---------------------------------------------------------------------------------------
 
@@ -176,6 +177,7 @@ class PartitionState:
                 continue
             if not first_time(hashed, ts, seen, watermark):
                 duplicates += 1
+                _explain(days, ts, duplicate=True)
                 continue
             try:
                 counted += 1
@@ -198,6 +200,7 @@ class PartitionState:
                     touched_minutes.add(bucket)
                 if final_at <= watermark:
                     sales.tally(late=1)  # a correction: the minute was already shown as final
+                    sales.explain(bucket, duplicate=False)
                 bucket = ts - ts % SECOND_MS
                 # The last seconds of a day that has ended stay its last seconds: the horizon ends there.
                 if bucket >= (watermark if watermark < day_end else day_end) - horizon:
@@ -294,6 +297,7 @@ class PartitionState:
             merchants, products = sales.rows(set(sales.merchants))
             self._closed_rows += [snap.merchant_key(self.partition, name, m) for m, _ in merchants]
             self._closed_rows += [snap.product_key(self.partition, name, k) for k, _ in products]
+            self._closed_details += _details(self.partition, name, sales, set(sales.merchants))
         self._start = self._range_now = self._follow = None
         self._skipped = []
         self.pending = 0
@@ -328,14 +332,16 @@ class PartitionState:
             merchants, products = sales.rows(sales.dirty_merchants)
             tables += [(snap.merchant_key(p, name, m), orjson.dumps(row)) for m, row in merchants]
             tables += [(snap.product_key(p, name, k), orjson.dumps(row)) for k, row in products]
+            tables += _details(p, name, sales, sales.dirty_merchants)
             sales.dirty_merchants.clear()
+        tables += self._closed_details
         tables += [(snap.piece_key(p, piece.number), piece.encode()) for piece in new_pieces]
         tables += [(snap.piece_key(p, number), None) for number in dropped]
         state = snap.State(self.end, aggregates_from, self.watermark, sorted(self.days),
                            self.dedupe.pieces_in_use(), taken_ms)
         heads.append((snap.state_key(p), state.encode()))  # last: it names what the others hold
         self._closed_heads.clear()
-        self._closed_rows = []
+        self._closed_rows, self._closed_details = [], []
         self.since_snapshot = 0
         return heads, tables
 
@@ -349,7 +355,8 @@ class PartitionState:
             if head is None:
                 raise ValueError(f"the snapshot names day {name} but holds no record of it")
             state.days[name] = DaySales.restore(head, snapshot.merchants.get(name, {}),
-                                                snapshot.products.get(name, {}))
+                                                snapshot.products.get(name, {}),
+                                                snapshot.details.get(name, {}))
         pieces = [Piece.decode(number, raw) for number, raw in snapshot.pieces.items()]
         state.dedupe.restore(pieces, snapshot.state.watermark)
         state.watermark = state.published_watermark = snapshot.state.watermark
@@ -387,6 +394,17 @@ class PartitionState:
 def _stamp(record: Any) -> int:
     kind, ts = record.timestamp()
     return int(ts) if kind else -1
+
+
+def _details(partition: int, name: str, sales: DaySales, merchants: set[str]) -> Snapshot:
+    return [(snap.detail_key(partition, name, m),
+             orjson.dumps(sales.details[m].whole(sales.merchants[m], sales.products[m]))) for m in merchants]
+
+
+def _explain(days: dict[str, DaySales], ts: int, duplicate: bool) -> None:
+    sales = days.get(day_of(ts))  # a duplicate's day holds its first copy, unless that day closed since
+    if sales is not None:
+        sales.explain(ts - ts % MINUTE_MS, duplicate)
 
 
 def _clock(record: Any, stamped: bool, now_ms: int) -> int:

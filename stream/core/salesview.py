@@ -17,13 +17,29 @@ from typing import Any
 
 import orjson
 
+from stream.core import merchantday
 from stream.core.checkpoint import Checkpoint, PartitionLedger
-from stream.core.daysales import NAME, NET, ORDERS, QTY, TITLE, TOP, Covered, DayView, merchant_net
+from stream.core.daysales import (
+    GROSS,
+    NAME,
+    NET,
+    ORDERS,
+    QTY,
+    REFUNDS,
+    TITLE,
+    TOP,
+    Covered,
+    DayView,
+    merchant_net,
+)
 from stream.core.eventtime import MINUTE_MS, day_of, minute_is_final, parse_day
 from stream.core.rules import Rules
 from stream.core.snapshot import PartitionSnapshot
 from stream.core.totals import Totals
 from stream.core.uniques import Uniques
+
+MERCHANTS = "merchants"  # a compacted day's merchant details, kept beside its figures
+EXPLAINED = "explained"  # and its minutes' duplicates dropped and late corrections
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,7 @@ class SalesView:
             head = snapshot.heads[name]
             view = ledger.days[name] = DayView()
             view.apply(head)
+            view.details.update(snapshot.details.get(name, {}))
             for minute, values in head["m"].items():
                 view.minutes[int(minute)] = totals = Totals.from_list(values)
                 _replace(self.minutes, int(minute), None, totals.to_list())
@@ -190,7 +207,19 @@ class SalesView:
         return done
 
     def _compressed(self, name: str) -> bytes:
-        return zlib.compress(orjson.dumps(self._open_snapshot(name)), 6)
+        details = {m: d for led in self.ledgers.values() if name in led.days
+                   for m, d in led.days[name].details.items()}
+        whole = {**self._open_snapshot(name), MERCHANTS: details, EXPLAINED: self._explained(name)}
+        return zlib.compress(orjson.dumps(whole), 6)
+
+    def _explained(self, name: str) -> dict[str, list[int]]:
+        summed: dict[str, list[int]] = {}
+        for led in self.ledgers.values():
+            for minute, (duplicates, late) in (led.days[name].explained if name in led.days else {}).items():
+                row = summed.setdefault(minute, [0, 0])
+                row[0] += duplicates
+                row[1] += late
+        return summed
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -225,9 +254,67 @@ class SalesView:
         closed = self.closed_days.get(day)
         if closed is not None:
             doc: dict[str, Any] = orjson.loads(zlib.decompress(closed))
+            doc.pop(MERCHANTS, None)
+            doc.pop(EXPLAINED, None)
             return {**doc, "as_of_ms": self.as_of_ms, "ingest_rate": self.ingest_rate(),
                     "offsets": self.offsets()}
         return self._open_snapshot(day, changes)
+
+    def merchant_snapshot(self, day: str, merchant: str) -> dict[str, Any]:
+        """One merchant's day, from its home partition's own figures (zero if it sold nothing)."""
+        closed = self.closed_days.get(day)
+        if closed is not None:
+            whole = orjson.loads(zlib.decompress(closed))
+            detail, final_before = whole[MERCHANTS].get(merchant), int(whole["final_before_ms"])
+        else:
+            final_before = self.watermark(min) - self.grace_ms
+            detail = next((led.days[day].details[merchant] for led in self.ledgers.values()
+                           if day in led.days and merchant in led.days[day].details), None)
+        return {"day": day, "merchant_id": merchant, "as_of_ms": self.as_of_ms,
+                "final_before_ms": final_before,
+                **_merchant_figures(merchant, detail or merchantday.EMPTY, final_before)}
+
+    def merchant_orders(self, day: str, minutes: range) -> tuple[dict[str, int], int]:
+        """Each merchant's orders in `minutes` of `day`, and the day's orders before the first of them
+        (what alerts compare with the compare day's)."""
+        closed = self.closed_days.get(day)
+        if closed is not None:
+            whole = orjson.loads(zlib.decompress(closed))
+            details: Iterable[tuple[str, dict[str, Any]]] = whole[MERCHANTS].items()
+            before = sum(m["orders"] for m in whole["minutes"] if m["start_ms"] < minutes.start)
+        else:
+            details = [(m, d) for led in self.ledgers.values() if day in led.days
+                       for m, d in led.days[day].details.items()]
+            before = sum(t.orders for m, t in self.minutes.items()
+                         if parse_day(day)[0] <= m < minutes.start)
+        wanted = {str(m) for m in minutes}
+        found = {merchant: sum(v[0] for m, v in detail["m"].items() if m in wanted)
+                 for merchant, detail in details}
+        return {m: n for m, n in found.items() if n}, before
+
+    def explain(self, day: str, minute_ms: int, merchant: str | None = None) -> dict[str, Any]:
+        """What made one minute's figures (the day's, or one merchant's): orders counted, duplicates dropped
+        and late corrections in it, the day's dead letters by reason, and whether it is final."""
+        closed = self.closed_days.get(day)
+        whole = orjson.loads(zlib.decompress(closed)) if closed is not None else None
+        if merchant is not None:
+            figures = self.merchant_snapshot(day, merchant)
+        else:
+            figures = whole if whole is not None else self._open_snapshot(day)
+        found = [m for m in figures["minutes"] if m["start_ms"] == minute_ms]
+        explained = (whole[EXPLAINED] if whole is not None else self._explained(day)).get(str(minute_ms))
+        marks = {str(p): led.watermark for p, led in sorted(self.ledgers.items()) if led.end is not None}
+        final_at = minute_ms + MINUTE_MS + self.grace_ms
+        return {
+            "day": day, "start_ms": minute_ms, "merchant_id": merchant,
+            **(found[0] if found else _minute(minute_ms, Totals(), figures["final_before_ms"])),
+            # Kept per minute for the whole day, not per merchant: a merchant's minute shows none.
+            "duplicates_dropped": None if merchant is not None else (explained or [0, 0])[0],
+            "late_corrections": None if merchant is not None else (explained or [0, 0])[1],
+            "dead_letters_of_day": dict(sorted((whole or self._open_snapshot(day))["dead_letters"].items())),
+            "final_when_watermarks_reach": final_at,
+            "watermarks": marks,
+        }
 
     def _open_snapshot(self, day: str, changes: Changes | None = None) -> dict[str, Any]:
         start, end = parse_day(day)
@@ -320,6 +407,24 @@ def _day_figures(parts: list[DayView]) -> dict[str, Any]:
         "top_products": [{"sku": sku, "title": p[TITLE], "merchant_id": merchant,
                           "qty": p[QTY], "net_cents": p[NET]}
                          for (merchant, sku), p in top_products],
+    }
+
+
+def _merchant_figures(merchant: str, detail: dict[str, Any], final_before: int) -> dict[str, Any]:
+    # The global snapshot's shape, so the page draws a merchant with the same code.
+    row = detail["r"]
+    totals = Totals(row[ORDERS], row[GROSS], row[REFUNDS])
+    minutes = sorted((int(m), Totals.from_list(v)) for m, v in detail["m"].items())
+    return {
+        "name": row[NAME], "totals": {**totals.as_dict(), "aov_cents": _aov(totals)},
+        "minutes": [_minute(m, t, final_before) for m, t in minutes],
+        "countries": _breakdown("country", {k: Totals.from_list(v) for k, v in detail["co"].items()}),
+        "channels": _breakdown("channel", {k: Totals.from_list(v) for k, v in detail["ch"].items()}),
+        "top_products": [{"sku": sku, "title": title, "merchant_id": merchant, "qty": qty, "net_cents": net}
+                         for sku, title, qty, net in detail["tp"]],
+        "top_merchants": [{"merchant_id": merchant, "name": row[NAME], "orders": totals.orders,
+                           "net_cents": totals.net_cents}] if totals.orders or totals.refunds_cents else [],
+        "seconds": [],  # not kept per merchant
     }
 
 

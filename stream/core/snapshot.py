@@ -9,7 +9,8 @@ Two compacted topics, partition p for input partition p, keyed so compaction kee
   good: the app reads past days from it.
 - `<AGGREGATES_TOPIC>.state`, what only the worker needs to go on counting: every merchant row
   `[p, "m", D, merchant]` and product row `[p, "p", D, merchant, sku]` of the open days (a tombstone once
-  the day closes), and the dedupe pieces `[p, "d", n]` (a tombstone once forgotten).
+  the day closes), the dedupe pieces `[p, "d", n]` (a tombstone once forgotten), and each merchant's
+  detail `[p, "mm", D, merchant]` (stream.core.merchantday; kept after the day closes: a compare day).
 
 A snapshot is written in the transaction of the checkpoint it follows, and writes only what changed
 since the previous one (the rows touched, the days touched, new pieces), so its cost is proportional to
@@ -46,6 +47,10 @@ def merchant_key(partition: int, day: str, merchant: str) -> bytes:
 
 def product_key(partition: int, day: str, product: Product) -> bytes:
     return orjson.dumps([partition, "p", day, product[0], product[1]])
+
+
+def detail_key(partition: int, day: str, merchant: str) -> bytes:
+    return orjson.dumps([partition, "mm", day, merchant])
 
 
 def piece_key(partition: int, number: int) -> bytes:
@@ -103,19 +108,22 @@ class PartitionSnapshot:
     merchants: dict[str, dict[str, Row]] = field(default_factory=dict)  # open day -> merchant rows
     products: dict[str, dict[Product, Row]] = field(default_factory=dict)
     pieces: dict[int, bytes] = field(default_factory=dict)
+    details: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # day -> merchant -> detail
 
 
 class SnapshotFold:
     """Keeps the newest value of every key of one partition's snapshot records, read in log order."""
 
-    def __init__(self, partition: int) -> None:
+    def __init__(self, partition: int, tables: bool = True) -> None:
         self.partition = partition
+        self.tables = tables  # False: a reader's fold keeps the merchants' details, not the worker's rows
         self.unreadable = 0  # records that are not snapshot records of this partition
         self._state: bytes | None = None
         self._heads: dict[str, bytes] = {}
         self._merchants: dict[tuple[str, str], bytes] = {}
         self._products: dict[tuple[str, str, str], bytes] = {}
         self._pieces: dict[int, bytes] = {}
+        self._details: dict[tuple[str, str], bytes] = {}
 
     def add(self, key: bytes | None, value: bytes | None) -> None:
         try:
@@ -123,6 +131,8 @@ class SnapshotFold:
             if not isinstance(parts, list) or not parts or parts[0] != self.partition:
                 raise ValueError("a key of another partition, or not a key")
             kind = parts[1]
+            if not self.tables and kind in ("m", "p", "d"):
+                return
             if kind == "state" and len(parts) == 2:
                 self._state = value
             elif kind == "day" and len(parts) == 3:
@@ -131,6 +141,8 @@ class SnapshotFold:
                 _put(self._merchants, (str(parts[2]), str(parts[3])), value)
             elif kind == "p" and len(parts) == 5:
                 _put(self._products, (str(parts[2]), str(parts[3]), str(parts[4])), value)
+            elif kind == "mm" and len(parts) == 4:
+                _put(self._details, (str(parts[2]), str(parts[3])), value)
             elif kind == "d" and len(parts) == 3:
                 _put(self._pieces, int(parts[2]), value)
             else:
@@ -159,6 +171,8 @@ class SnapshotFold:
                 if day in open_days:
                     snapshot.products.setdefault(day, {})[(merchant, sku)] = orjson.loads(raw)
             snapshot.pieces = {n: self._pieces[n] for n in state.pieces if n in self._pieces}
+        for (day, merchant), raw in self._details.items():
+            snapshot.details.setdefault(day, {})[merchant] = orjson.loads(raw)
         return snapshot
 
 

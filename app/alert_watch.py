@@ -1,0 +1,57 @@
+"""The alerts' adapter: every few seconds, the view's figures through the pure evaluator (app.alerts).
+
+Merchants only, for now: a merchant's orders in the last `window_minutes` whole minutes today against the
+compare day's (the default compare day: last year's same weekday) in the same minutes of its day, scaled
+to today's level; dead letters over the same window; data age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from app import alerts
+from app.compare import Comparisons
+from stream.core.eventtime import MINUTE_MS, day_of, parse_day
+from stream.core.salesview import SalesView
+
+EVERY_S = 5.0
+
+
+class AlertWatch:
+    def __init__(self, view: SalesView, comparisons: Comparisons, thresholds: alerts.Thresholds) -> None:
+        self.view = view
+        self.comparisons = comparisons
+        self.thresholds = thresholds
+        self.current: list[alerts.Alert] = []
+        self._dead: deque[tuple[int, int]] = deque()  # (ms, today's dead letters) samples over the window
+
+    def evaluate(self, now_ms: int) -> list[alerts.Alert]:
+        rules = self.thresholds
+        window_ms = rules.window_minutes * MINUTE_MS
+        end = now_ms - now_ms % MINUTE_MS  # the current minute is still filling: whole minutes only
+        today = day_of(now_ms)
+        found: list[alerts.Alert] = []
+        compare = self.comparisons.default(today)
+        if compare is not None:
+            shift = parse_day(today)[0] - parse_day(compare)[0]
+            actual, today_before = self.view.merchant_orders(today, range(end - window_ms, end, MINUTE_MS))
+            expected, compare_before = self.view.merchant_orders(
+                compare, range(end - window_ms - shift, end - shift, MINUTE_MS))
+            scale = alerts.level(today_before, compare_before)
+            found += alerts.rates("merchant", actual, expected, scale, rules)
+        dead = sum(self.view.snapshot(today)["dead_letters"].values())
+        self._dead.append((now_ms, dead))
+        while self._dead[0][0] < now_ms - window_ms:
+            self._dead.popleft()
+        found += alerts.dead_letters(max(0, dead - self._dead[0][1]), rules)
+        as_of = self.view.as_of_ms
+        found += alerts.data_age((now_ms - as_of) / 1000 if as_of else None, rules)
+        self.current = sorted(found)
+        return self.current
+
+    async def run(self) -> None:
+        while True:
+            self.evaluate(int(time.time() * 1000))
+            await asyncio.sleep(EVERY_S)

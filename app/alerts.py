@@ -1,0 +1,80 @@
+"""Alerts, decided by a pure evaluator: a merchant, channel or country gone silent or far below its
+expected rate, dead letters jumping, data too old.
+
+Expected rate: the subject's orders in the compare day's same minutes, scaled to today's overall level
+(today's orders so far over the compare day's orders by the same time of day), so a quiet morning does
+not raise every subject at once. A subject is judged only where enough was expected (`min_expected`):
+"silent" with no order in the window, "below" under `below_fraction` of what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name) or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SystemExit(f"error: {name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise SystemExit(f"error: {name} must be 0 or more, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    window_minutes: int = field(default_factory=lambda: int(_number("ALERT_WINDOW_MINUTES", 5)) or 1)
+    min_expected: float = field(default_factory=lambda: _number("ALERT_MIN_EXPECTED", 20))
+    below_fraction: float = field(default_factory=lambda: _number("ALERT_BELOW_FRACTION", 0.2))
+    dead_letters_jump: int = field(default_factory=lambda: int(_number("ALERT_DEAD_LETTERS_JUMP", 50)))
+    data_age_s: float = field(default_factory=lambda: _number("ALERT_DATA_AGE_S", 30))
+
+
+@dataclass(frozen=True, order=True)
+class Alert:
+    kind: str  # silent, below, dead_letters, data_age
+    scope: str  # merchant, channel, country, or the whole dashboard
+    subject: str
+    detail: str
+
+
+def level(today_so_far: int, compare_so_far: int) -> float:
+    """Today's overall level against the compare day by the same time of day (1.0 with nothing to go on)."""
+    return today_so_far / compare_so_far if compare_so_far > 0 else 1.0
+
+
+def rates(scope: str, actual: Mapping[str, int], expected: Mapping[str, int], scale: float,
+          thresholds: Thresholds) -> list[Alert]:
+    """Subjects of one scope whose orders in the window (`actual`) fell far below the compare day's in the
+    same minutes (`expected`, before scaling)."""
+    alerts = []
+    for subject, before in expected.items():
+        wanted = before * scale
+        if wanted < thresholds.min_expected:
+            continue
+        got = actual.get(subject, 0)
+        if got == 0:
+            alerts.append(Alert("silent", scope, subject, f"no orders in {thresholds.window_minutes} min "
+                                                          f"where {wanted:.0f} were expected"))
+        elif got < thresholds.below_fraction * wanted:
+            alerts.append(Alert("below", scope, subject, f"{got} orders in {thresholds.window_minutes} min "
+                                                         f"where {wanted:.0f} were expected"))
+    return alerts
+
+
+def dead_letters(jump: int, thresholds: Thresholds) -> list[Alert]:
+    """Dead letters counted over the window: a producer sending junk."""
+    if thresholds.dead_letters_jump and jump >= thresholds.dead_letters_jump:
+        detail = f"{jump} dead letters in {thresholds.window_minutes} min"
+        return [Alert("dead_letters", "all", "all", detail)]
+    return []
+
+
+def data_age(age_s: float | None, thresholds: Thresholds) -> list[Alert]:
+    if age_s is not None and age_s > thresholds.data_age_s:
+        return [Alert("data_age", "all", "all", f"data is {age_s:.0f} s old")]
+    return []

@@ -1,0 +1,72 @@
+"""A merchant's private link in a real Chromium against the real stack: the page shows exactly that
+merchant's truth (computed from the orders sent), and the link opens no other route."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.conftest import App, Processes, picture, start_stack, wait_until
+from tests.support.truth import tally
+from tests.support.web import orders_now, produce
+
+pytestmark = [pytest.mark.kafka, pytest.mark.browser]
+TOKEN = "merchant-test-token"
+
+SHOWN = """() => ({
+  orders: Number(document.querySelector('#orders').dataset.value),
+  net_cents: Number(document.querySelector('#net-sales').dataset.cents),
+  merchants: Array.from(document.querySelectorAll('#top-merchants tr[data-merchant-id]'))
+    .map((tr) => tr.dataset.merchantId),
+  products: Array.from(document.querySelectorAll('#top-products tr[data-sku]')).map((tr) => tr.dataset.sku),
+  label: document.querySelector('#net-sales-label').textContent,
+})"""
+
+
+def test_a_merchant_link_shows_exactly_that_merchants_truth_and_nothing_else(
+    env: dict[str, str], processes: Processes, page: tuple[Page, list[str]]
+) -> None:
+    env["SALESDASH_TOKEN"] = TOKEN
+    app: App = start_stack(processes)
+    events = orders_now(60, spread_ms=500)  # five merchants, m00000 .. m00004
+    for event in events:
+        event["lines"] = [{"sku": f"{event['merchant_id']}-sku", "title": "Mug", "qty": 1,
+                           "price_minor": event["total_minor"]}]
+    produce(env, events)
+    mine = [e for e in events if e["merchant_id"] == "m00002"]
+    truth, minutes = tally(mine)
+    made = processes.run("-m", "app", "link", "--merchant", "m00002", "--hours", "1", "--base", app.url)
+    assert made.returncode == 0, made.stderr
+    link = made.stdout.strip()
+    query = urlsplit(link).query
+
+    tab, errors = page
+    response = tab.goto(link)
+    assert response is not None and response.status == 200
+    tab.wait_for_selector("#conn[data-state=live]", timeout=20_000)
+    shown = wait_until(lambda: (s := tab.evaluate(SHOWN))["net_cents"] == truth["net_cents"] and s, 30,
+                       message="the merchant's net sales on the page")
+    assert shown["orders"] == truth["orders"]
+    assert shown["merchants"] == ["m00002"] and shown["products"] == ["m00002-sku"]
+    assert shown["label"] == "Net sales · Shop 2"
+    # Explain this number: a click on a minute shows that minute's own orders, from the checkpoints.
+    tab.locator("#chart-minutes g.point path").first.click(force=True)
+    tab.wait_for_selector("#explain[data-orders]", timeout=10_000)
+    clicked = tab.get_attribute("#explain", "data-minute") or ""
+    day_ms = mine[0]["occurred_at"] - mine[0]["occurred_at"] % 86_400_000
+    start = day_ms + int(clicked[:2]) * 3_600_000 + int(clicked[3:]) * 60_000
+    assert int(tab.get_attribute("#explain", "data-orders") or "-1") == minutes[start][0]
+    tab.screenshot(path=str(picture("merchant.png")))
+    assert errors == []
+
+    # The same link, anywhere else: refused, in the browser as over HTTP.
+    unsigned = query.replace("merchant=m00002&", "")  # the global figures: the link names no merchant
+    for path, status in ((f"/m/m00001?{query}", 403), (f"/?{query}", 401), (f"/api/days?{query}", 401),
+                         (f"/metrics?{query}", 401), (f"/api/snapshot?{unsigned}", 401)):
+        refused = tab.goto(app.url + path)
+        assert refused is not None and refused.status == status, path
+    expired = link.replace(query.split("exp=")[1].split("&")[0], "1000")
+    refused = tab.goto(expired)
+    assert refused is not None and refused.status == 401

@@ -1,0 +1,49 @@
+"""A merchant's viewer on the hub: its snapshots are that merchant's figures, encoded once a tick for all
+its watchers, and a new one comes whenever its day changes; the day's viewers never get them."""
+
+from __future__ import annotations
+
+import orjson
+
+from app.fanout import Hub, Viewer
+from app.merchant_feed import MerchantViewer
+from stream.core.checkpoint import Checkpoint
+from stream.core.partition import PartitionState
+from stream.core.rules import Rules
+from stream.core.salesview import SalesView
+from tests.support.orders import NOON, order_event
+
+DAY = "2026-11-27"
+NOW = NOON + 60_000
+
+
+def test_a_merchant_viewer_gets_its_merchant_anew_when_the_day_changes() -> None:
+    view, state = SalesView(), PartitionState(0, Rules())
+    hub = Hub(view)
+    mine, also_mine = MerchantViewer(DAY, "m1", hub), MerchantViewer(DAY, "m1", hub)
+    everyone = Viewer(DAY)
+    hub.viewers |= {mine, also_mine, everyone}
+
+    def sell(offset: int, merchant: str, cents: int) -> None:
+        state.apply(offset, orjson.dumps(order_event(merchant_id=merchant, total_minor=cents)), NOW)
+        record = state.checkpoint(NOW)
+        assert record is not None
+        view.accept(Checkpoint.decode(record.encode()))
+
+    sell(0, "m1", 500)
+    sell(1, "m2", 7000)
+    first = mine.next_message(hub.snapshot_message)
+    assert first is also_mine.next_message(hub.snapshot_message)  # one encoding for both
+    body = orjson.loads(first or "")
+    assert (body["type"], body["merchant_id"], body["totals"]["net_cents"]) == ("snapshot", "m1", 500)
+    assert orjson.loads(everyone.next_message(hub.snapshot_message) or "")["totals"]["net_cents"] == 7500
+    hub.publish()
+    everyone.next_message(hub.snapshot_message)  # the delta of what came before it connected
+    mine.next_message(hub.snapshot_message)
+    sell(2, "m1", 250)
+    hub.publish()
+    assert mine.wake.is_set()
+    again = orjson.loads(mine.next_message(hub.snapshot_message) or "")
+    assert (again["type"], again["totals"]["orders"], again["totals"]["net_cents"]) == ("snapshot", 2, 750)
+    delta = orjson.loads(everyone.next_message(hub.snapshot_message) or "")
+    assert delta["type"] == "delta" and delta["totals"]["net_cents"] == 7750
