@@ -12,7 +12,7 @@ demo: install jars  ## run Kafka + worker + app + load locally; prints the URL; 
 test: install jars chromium  ## everything: lint, types, unit, integration on a real broker, browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest --hypothesis-profile=full $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --hypothesis-profile=full -n 2 --dist loadfile $(PYTEST_ARGS)
 
 check: install  ## fast: lint, types and the tests that need no broker or browser
 	$(BIN)/ruff check .
