@@ -107,6 +107,7 @@ class PartitionState:
         # Pass 1: decode, validate, route; ids hashed for one vectorised look-up in the dedupe memory.
         valid: list[tuple[R, Order, int]] = []
         hashes: list[int] = []
+        asides: list[tuple[int, Any, str | None]] = []  # (valid ones before, record, reason; None: reroute)
         homes, partition, skip, max_future = self.homes, self.partition, self.skip, rules.max_future_ms
         for record in records:
             offset = record.offset()
@@ -123,13 +124,16 @@ class PartitionState:
                     home = homes[order.merchant_id]
                     if home != partition:
                         rerouted.append((record, home, order.merchant_id))
+                        asides.append((len(valid), record, None))
                         continue
                 hashed = hash_id(order.event_id)
             except InvalidOrder as rejection:
                 rejected.append((record, rejection))
+                asides.append((len(valid), record, rejection.reason))
                 continue
             except Exception as exc:  # a last line of defence: one record never stops counting
                 rejected.append((record, InvalidOrder("internal_error", f"decoding raised {exc!r}")))
+                asides.append((len(valid), record, "internal_error"))
                 continue
             valid.append((record, order, hashed))
             hashes.append(hashed)
@@ -137,24 +141,36 @@ class PartitionState:
             self._start = records[0].offset() if first < 0 else first
         self.end = max(end, 0) if end > first else self.end
         known = self.dedupe.known(hashes)
-        too_late = self._count(valid, known)
-        self.dedupe.end_batch(self.watermark)
-        rejected.extend(too_late)
-        if too_late and rejected[0] is not too_late[0]:
-            rejected.sort(key=lambda item: item[0].offset())
-        for record, why in rejected:
-            day = self._tally_day(_stamp(record), _clock(record, stamped, now))
+        if not asides:
+            too_late = self._count(valid, known)
+        else:  # counted between the records set aside: each is tallied by the watermark at its place
+            too_late, at = [], 0
+            for position, record, reason in asides:
+                if position > at:
+                    too_late += self._count(valid[at:position], known[at:position])
+                    at = position
+                day = self._tally_day(_stamp(record), _clock(record, stamped, now), self.watermark)
+                if reason is None:
+                    day.tally(rerouted=1, offset=record.offset())
+                else:
+                    day.tally(reason=reason, offset=record.offset())
+            if at < len(valid):
+                too_late += self._count(valid[at:], known[at:])
+        for record, why, watermark in too_late:
+            day = self._tally_day(_stamp(record), _clock(record, stamped, now), watermark)
             day.tally(reason=why.reason, offset=record.offset())
-        for record, _, _ in rerouted:
-            day = self._tally_day(_stamp(record), _clock(record, stamped, now))
-            day.tally(rerouted=1, offset=record.offset())
+        self.dedupe.end_batch(self.watermark)
+        if too_late:
+            rejected.extend((record, why) for record, why, _ in too_late)
+            rejected.sort(key=lambda item: item[0].offset())
         self.pending += len(records)
         self.since_snapshot += len(records)
         return Applied(rejected, rerouted)
 
-    def _count(self, valid: list[tuple[R, Order, int]], known: list[int]) -> list[tuple[Any, InvalidOrder]]:
+    def _count(self, valid: list[tuple[R, Order, int]], known: list[int]
+               ) -> list[tuple[Any, InvalidOrder, int]]:
         """Pass 2, in order: lateness, dedupe, then the sums. Runs of one minute, second or day (the common
-        case) skip the dict lookups."""
+        case) skip the dict lookups. Returns the orders too late, each with the watermark that found it."""
         rules, days, first_time = self.rules, self.days, self.dedupe.first_time
         grace, lateness, horizon = rules.grace_ms, rules.allowed_lateness_ms, rules.seconds_horizon_ms
         watermark = self.watermark
@@ -166,14 +182,15 @@ class PartitionState:
         seconds: dict[int, Totals] = {}
         touched_minutes: set[int] = set()
         touched_seconds: set[int] = set()
-        sales = DaySales()
+        sales = _NO_DAY  # replaced at the first event (day_end is -1): a batch cut at its junk is cheap
         final_at = 0
-        rejected: list[tuple[Any, InvalidOrder]] = []
+        rejected: list[tuple[Any, InvalidOrder, int]] = []
         for (record, order, hashed), seen in zip(valid, known, strict=True):
             ts = order.occurred_at
             if ts < open_from:
                 rejected.append((record, InvalidOrder("too_late", f"occurred_at {ts} is in {day_of(ts)}, "
-                                                                  f"which closed at watermark {watermark}")))
+                                                                  f"which closed at watermark {watermark}"),
+                                 watermark))
                 continue
             if not first_time(hashed, ts, seen, watermark):
                 duplicates += 1
@@ -229,12 +246,11 @@ class PartitionState:
         self.duplicates += duplicates
         return rejected
 
-    def _tally_day(self, stamp: int, now_ms: int) -> DaySales:
+    def _tally_day(self, stamp: int, now_ms: int, watermark: int) -> DaySales:
         """The day a dead letter or a reroute counts in: the record's own (Kafka timestamp) day while it is
-        open; a stamp of a closed day, the watermark's day (open, and the same for every reader, whatever
-        clock judged the record); else (no usable stamp) the day of the clock that judged it (a hostile
-        stamp cannot open a day)."""
-        watermark = self.watermark
+        open at `watermark` (the partition's where the record stands); a stamp of a closed day, the
+        watermark's day (open, and the same for every reader, whatever clock judged the record); else (no
+        usable stamp) the day of the clock that judged it (a hostile stamp cannot open a day)."""
         open_from = max(EARLIEST_MS, day_start(watermark - self.rules.allowed_lateness_ms))
         if open_from <= stamp <= now_ms + self.rules.max_future_ms:
             ts = stamp
@@ -405,6 +421,9 @@ def _explain(days: dict[str, DaySales], ts: int, duplicate: bool) -> None:
     sales = days.get(day_of(ts))  # a duplicate's day holds its first copy, unless that day closed since
     if sales is not None:
         sales.explain(ts - ts % MINUTE_MS, duplicate)
+
+
+_NO_DAY = DaySales()  # _count's placeholder before its first event: never counted into
 
 
 def _clock(record: Any, stamped: bool, now_ms: int) -> int:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import HealthCheck, assume, event, settings
 from hypothesis import strategies as st
@@ -225,8 +224,6 @@ def test_ties_rank_by_key_ascending_everywhere() -> None:
     assert_one_answer(logs, view, states)
 
 
-@pytest.mark.xfail(strict=True, reason="live tallies a batch's dead letters and reroutes at the watermark "
-                                      "after the whole batch, not the one as of each record")
 def test_a_dead_letter_counts_in_its_own_day_however_its_partition_is_batched() -> None:
     junk = Entry(b"{not json", MIDNIGHT - 10 * 60_000)  # its day, the day before, is open when it comes
     closing = MIDNIGHT + 61 * 60_000  # then an order closes that day
@@ -289,9 +286,8 @@ LINES = st.lists(st.tuples(st.sampled_from(["a", "b", "é", "B"]), st.integers(1
 class Workers(RuleBasedStateMachine):
     """Two partitions' logs, their live workers, the view that folds what they publish, and snapshots."""
 
-    # Dead letters and reroutes held to the reference summed over the days, until a batch tallies each in its
-    # own day (test_a_dead_letter_counts_in_its_own_day_however_its_partition_is_batched): then True.
-    by_day = False
+    # Dead letters and reroutes held to the reference day by day (False: summed over the days).
+    by_day = True
 
     @initialize()
     def start(self) -> None:
