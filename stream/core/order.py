@@ -19,6 +19,7 @@ from string import ascii_uppercase
 from typing import Annotated, Literal
 
 import msgspec
+import msgspec.inspect
 
 from stream.core.money import USD_CENTS
 
@@ -142,6 +143,23 @@ _QUOTED_ORDER_KEYS = tuple(f'"{key}"'.encode() for key in _ORDER_KEYS)
 _QUOTED_LINE_KEYS = tuple(f'"{key}"'.encode() for key in _LINE_KEYS)
 
 
+def _quotes(struct: type[msgspec.Struct]) -> int:
+    """The quotes of a `struct` given with its required fields only, unescaped: two a key, two a value
+    that is a string."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    return sum(4 if _is_string(f.type) else 2 for f in info.fields if f.required)
+
+
+def _is_string(kind: msgspec.inspect.Type) -> bool:
+    if isinstance(kind, msgspec.inspect.LiteralType):
+        return all(isinstance(value, str) for value in kind.values)
+    return isinstance(kind, msgspec.inspect.StrType)
+
+
+_ORDER_QUOTES, _LINE_QUOTES = _quotes(Order), _quotes(Line)
+
+
 class _Pairs(list[tuple[str, object]]):
     """A JSON object as the pairs it was written with, duplicates and all."""
 
@@ -151,9 +169,13 @@ def _refuse_duplicate_keys(raw: bytes, order: Order | None) -> None:
     on which copy counts (msgspec keeps the last, DuckDB's json_extract the first). Fields not in the
     contract are ignored, repeated or not."""
     if order is not None and b"\\" not in raw:
-        # Without escapes every quote delimits a string: each key shows literally, so a count of one (of
-        # each line key, one a line) proves no key repeats. A value equal to a key's name takes the slow way.
+        # Without escapes every quote delimits a string. The schema made each field and its string values
+        # present: no more quotes than those means no other key at all, one scan (16 counts cost 5 µs).
         lines = len(order.lines)
+        if raw.count(b'"') == _ORDER_QUOTES + _LINE_QUOTES * lines:
+            return
+        # Else each key shows literally, so a count of one (of each line key, one a line) proves no key
+        # repeats. A value equal to a key's name takes the slow way.
         if (all(raw.count(key) == 1 for key in _QUOTED_ORDER_KEYS)
                 and all(raw.count(key) == lines for key in _QUOTED_LINE_KEYS)):
             return

@@ -3,6 +3,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stream.core.order import MAX_EVENT_BYTES, InvalidOrder, parse_order
 from tests.support.orders import DUPLICATE_KEYS, NOON, NOT_DUPLICATE_KEYS, order_event
@@ -167,3 +169,52 @@ def test_a_field_of_the_contract_given_twice_is_a_duplicate_key(raw: bytes) -> N
 @pytest.mark.parametrize("raw", NOT_DUPLICATE_KEYS)
 def test_a_repeated_field_outside_the_contract_or_a_value_named_like_a_key_is_valid(raw: bytes) -> None:
     assert parse(raw).total_minor == 2500
+
+
+_ORDER_KEYS = list(order_event())
+_LINE_KEYS = ["sku", "title", "qty", "price_minor"]
+_SPACING = st.sampled_from([(",", ":"), (", ", ": "), (" ,", " :"), ("\n,", ":\t")])
+
+
+def _render(value: Any, spacing: tuple[str, str]) -> str:
+    """JSON of nested pair lists (objects, duplicates kept) and plain values, with the given separators."""
+    comma, colon = spacing
+    if isinstance(value, tuple):
+        return "{" + comma.join(json.dumps(k) + colon + _render(v, spacing) for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + comma.join(_render(v, spacing) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _pairs(lines: int) -> list[tuple[str, Any]]:
+    event = order_event(lines=[{"sku": f"s{i}", "title": f"t{i}", "qty": 1, "price_minor": 100}
+                               for i in range(lines)], total_minor=100 * lines)
+    return [(k, [tuple(line.items()) for line in v] if k == "lines" else v) for k, v in event.items()]
+
+
+@given(lines=st.integers(1, 3), in_line=st.booleans(), key=st.data(), at=st.data(), spacing=_SPACING)
+def test_any_contract_key_given_twice_anywhere_is_a_duplicate_key(
+        lines: int, in_line: bool, key: st.DataObject, at: st.DataObject, spacing: tuple[str, str]) -> None:
+    # The copy repeats the field's own value, so the schema alone accepts the document: only the
+    # duplicate check can refuse it, whatever the spacing and wherever the copy stands.
+    pairs = _pairs(lines)
+    if in_line:
+        index = at.draw(st.integers(0, lines - 1))
+        line = list(pairs[-1][1][index])
+        name = key.draw(st.sampled_from(_LINE_KEYS))
+        line.insert(at.draw(st.integers(0, len(line))), (name, dict(line)[name]))
+        pairs[-1][1][index] = tuple(line)
+    else:
+        name = key.draw(st.sampled_from(_ORDER_KEYS))
+        pairs.insert(at.draw(st.integers(0, len(pairs))), (name, dict(pairs)[name]))
+    raw = _render(tuple(pairs), spacing).encode()
+    with pytest.raises(InvalidOrder) as refused:
+        parse(raw)
+    assert refused.value.reason == "duplicate_key"
+
+
+@given(lines=st.integers(1, 3), spacing=_SPACING, extra=st.booleans())
+def test_the_contract_keys_once_each_with_or_without_other_fields_are_valid(
+        lines: int, spacing: tuple[str, str], extra: bool) -> None:
+    pairs = _pairs(lines) + ([("note", "x"), ("note", 2)] if extra else [])
+    assert parse(_render(tuple(pairs), spacing).encode()).total_minor == 100 * lines
