@@ -9,7 +9,7 @@ again (`recount`), reaching exactly the state its predecessor published.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
 
@@ -182,7 +182,8 @@ class PartitionState:
         seconds: dict[int, Totals] = {}
         touched_minutes: set[int] = set()
         touched_seconds: set[int] = set()
-        sales = _NO_DAY  # replaced at the first event (day_end is -1): a batch cut at its junk is cheap
+        # Set at the first event (day_end -1 forces the look-up): no placeholder day (an HLL sketch) a call.
+        sales = cast(DaySales, None)
         final_at = 0
         rejected: list[tuple[Any, InvalidOrder, int]] = []
         for (record, order, hashed), seen in zip(valid, known, strict=True):
@@ -421,9 +422,6 @@ def _explain(days: dict[str, DaySales], ts: int, duplicate: bool) -> None:
     sales = days.get(day_of(ts))  # a duplicate's day holds its first copy, unless that day closed since
     if sales is not None:
         sales.explain(ts - ts % MINUTE_MS, duplicate)
-
-
-_NO_DAY = DaySales()  # _count's placeholder before its first event: never counted into
 
 
 def _clock(record: Any, stamped: bool, now_ms: int) -> int:

@@ -87,7 +87,8 @@ def export(settings: Settings, topic: str, args: argparse.Namespace) -> int:
     status, started = Status(lines=True), time.monotonic()
 
     def show(replay: DayReplay) -> None:
-        status.show(f"exporting {day.name}: read {replay.read:,}  of the day {replay.day_records:,}")
+        if replay.day_records:  # a day with no records says only its one error line
+            status.show(f"exporting {day.name}: read {replay.read:,}  of the day {replay.day_records:,}")
 
     try:
         records, totals = export_day(settings, topic, day, args.out, show, args.restart, say)

@@ -22,7 +22,7 @@ LINE_EVERY_S = 0.5
 class Status:
     def __init__(self, live: bool | None = None, lines: bool = False) -> None:
         self.lines = lines
-        self._next_line = 0.0
+        self._next_line = time.monotonic() + LINE_EVERY_S  # a job done at once says only its result
         console = Console(stderr=True)
         on = console.is_terminal if live is None else live
         self._live = Live(console=console, refresh_per_second=4, transient=True) if on else None

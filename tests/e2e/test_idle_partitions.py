@@ -117,7 +117,7 @@ def test_a_partition_with_only_junk_and_one_with_nothing_follow_the_others_and_t
         found = app.get(f"/api/audits?day={DAY}").json()
         return found if found["closed"] else None
 
-    wait_until(closed, 90, interval=0.5, message=f"{DAY} closed in every partition")
+    wait_until(closed, 240, interval=0.5, message=f"{DAY} closed in every partition")
     assert report_of(app).status_code == 200
     for day, (totals, minutes) in days.items():
         body = app.get(f"/api/snapshot?day={day}").json()

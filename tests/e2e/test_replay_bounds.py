@@ -46,6 +46,9 @@ def test_a_third_session_deletes_the_oldest_when_two_are_kept(
     two_kept: int, stack: App, processes: Processes, tmp_path: Path, env: dict[str, str]
 ) -> None:
     backfill(processes, tmp_path / "truth.json", orders=1_000)
+    # The day list is the workers' day index: a day is there once they have counted it.
+    wait_until(lambda: any(d["day"] == DAY for d in stack.get("/api/days").json()["days"]), 60,
+               message=f"{DAY} in /api/days")
     sessions: list[str] = []
     for _ in range(3):  # the day stays open to late records: each replay is counted afresh
         # Until the last preparation's process has exited, the app hands out its session again.
