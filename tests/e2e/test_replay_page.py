@@ -33,6 +33,12 @@ def start_replay(app: App, day: str) -> httpx.Response:
     return httpx.post(app.url + "/api/replays", json={"day": day}, timeout=30)
 
 
+def listed(app: App, day: str) -> None:
+    """Wait for the day in /api/days: the workers' day index lists it once they have counted some of it."""
+    wait_until(lambda: any(d["day"] == day for d in app.get("/api/days").json()["days"]), 60,
+               message=f"{day} in /api/days")
+
+
 async def watch(app: App, session: str, speed: str, until: str, commands: tuple[dict[str, Any], ...] = (),
                 timeout: float = 90) -> tuple[Fold, dict[str, Any]]:
     """Fold a replay's messages as the page does until its state is `until`; returns the fold and status."""
@@ -176,6 +182,7 @@ def test_a_day_closed_in_every_partition_is_prepared_once_and_an_open_one_afresh
     stack: App, processes: Processes, tmp_path: Path
 ) -> None:
     backfill(processes, tmp_path / "truth.json", orders=2_000)
+    listed(stack, DAY)
     first = start_replay(stack, DAY).json()["session"]
     asyncio.run(watch(stack, first, "max", until="ended"))
     # Nothing after the day yet: a late record could still change it, so it is counted again.

@@ -49,7 +49,7 @@ def test_a_lone_worker_stalled_past_its_transaction_timeout_takes_its_partitions
         os.kill(worker.pid, signal.SIGCONT)
     since = len(processes.log("stream"))
     wait_until(lambda: "can never commit again" in processes.log("stream")[since:]
-               or "fenced" in processes.log("stream")[since:], 30,
+               or "fenced" in processes.log("stream")[since:], 90,
                message="the broker to have aborted the stalled transactions")
     wait_until(lambda: counting(processes, "stream", since), 60,
                message="the worker counting its partitions again")
