@@ -82,6 +82,11 @@ def test_a_grown_orders_topic_has_the_topics_that_follow_it_grown_and_keeps_its_
     ensure_topics(settings)
     admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
     admin.create_partitions([NewPartitions(f"orders-{run}", 6)])[f"orders-{run}"].result()
+    # The broker acknowledges the growth before its metadata shows it; an operator's next step waits too.
+    deadline = time.monotonic() + 30
+    while len(admin.list_topics(timeout=10).topics[f"orders-{run}"].partitions) < 6:
+        assert time.monotonic() < deadline, "the grown orders topic never showed 6 partitions"
+        time.sleep(0.1)
 
     assert grow_topics(settings) == 6
     ensure_topics(settings)  # a worker starting after the growth is content too
