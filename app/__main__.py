@@ -25,7 +25,9 @@ def link(argv: list[str]) -> None:
     parser.add_argument("--hours", type=float, default=72.0, help="how long the link works")
     parser.add_argument("--base", default="http://127.0.0.1:8000", help="the dashboard's address")
     args = parser.parse_args(argv)
-    token = os.environ.get("SALESDASH_TOKEN")
+    from stream.config import optional
+
+    token = optional("SALESDASH_TOKEN")
     if not token:
         parser.error("SALESDASH_TOKEN is not set: links are signed with it")
     if not args.merchant or len(args.merchant) > 256:
@@ -74,9 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from app import logs
-    from app.config import AppSettings, allowed_hosts
     from app.routes import MAX_CLIENT_FRAME, create_app
     from app.server import AbortableWebSockets
+    from stream.config import AppSettings, allowed_hosts
 
     settings = AppSettings(allowed_hosts=allowed_hosts(args.host))
     # No permessage-deflate: a zlib context per viewer would cost more memory than 5,000 viewers can have.

@@ -9,29 +9,19 @@ not raise every subject at once. A subject is judged only where enough was expec
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name) or str(default)
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SystemExit(f"error: {name} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise SystemExit(f"error: {name} must be 0 or more, got {raw!r}")
-    return value
+from stream.config import integer, number
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    window_minutes: int = field(default_factory=lambda: int(_number("ALERT_WINDOW_MINUTES", 5)) or 1)
-    min_expected: float = field(default_factory=lambda: _number("ALERT_MIN_EXPECTED", 20))
-    below_fraction: float = field(default_factory=lambda: _number("ALERT_BELOW_FRACTION", 0.2))
-    dead_letters_jump: int = field(default_factory=lambda: int(_number("ALERT_DEAD_LETTERS_JUMP", 50)))
-    data_age_s: float = field(default_factory=lambda: _number("ALERT_DATA_AGE_S", 30))
+    window_minutes: int = field(default_factory=lambda: integer("ALERT_WINDOW_MINUTES", 5, minimum=1))
+    min_expected: float = field(default_factory=lambda: number("ALERT_MIN_EXPECTED", 20))
+    below_fraction: float = field(default_factory=lambda: number("ALERT_BELOW_FRACTION", 0.2))
+    dead_letters_jump: int = field(default_factory=lambda: integer("ALERT_DEAD_LETTERS_JUMP", 50))
+    data_age_s: float = field(default_factory=lambda: number("ALERT_DATA_AGE_S", 30))
 
 
 @dataclass(frozen=True, order=True)

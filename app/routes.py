@@ -28,7 +28,6 @@ from app import alerts, compare, links, metrics, verify
 from app.access import origin_ok, token_ok
 from app.alert_watch import AlertWatch
 from app.bodies import TooLarge, json_body, too_large
-from app.config import AppSettings
 from app.fanout import Hub, Viewer
 from app.feed import AggregatesFeed, Feed
 from app.merchant_feed import MerchantViewer
@@ -36,6 +35,7 @@ from app.replay_socket import MAX_SPEED, bounded_speed, failure, watch
 from app.security import SecurityHeaders
 from app.server import ABORT_EXTENSION
 from app.sessions import Library, ReplayRefused
+from stream.config import AppSettings
 from stream.core.eventtime import day_of, parse_day
 from stream.core.salesview import SalesView
 from stream.replay.session import valid_id

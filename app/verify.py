@@ -36,8 +36,8 @@ from starlette.routing import Route
 
 from app.access import origin_ok, token_ok
 from app.bodies import TooLarge, json_body, too_large
-from app.config import AppSettings
 from app.sessions import Library
+from stream.config import AppSettings
 from stream.core import eventtime
 from stream.core.salesview import SalesView
 from stream.kafka.timeindex import NoOrders

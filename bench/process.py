@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +96,7 @@ def _pool(size: int) -> list[dict[str, Any]]:
 def raw_like_worker(bootstrap: str, topic: str, orders: int) -> float:
     """Orders/s of the worker's read path alone: its consumer settings, its consume() batch and wait, its
     decoder, and its collector settings (stream/worker/counter.py); nothing counted."""
-    settings = replace(config.load(), bootstrap=bootstrap)
+    settings = config.load().reaching(bootstrap)
     consumer = clients.consumer(settings, "bench-raw", prefetch="small")
     consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     most, within, ahead = settings.batch_max, settings.batch_within_ms / 1000, settings.rules.max_future_ms

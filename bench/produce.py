@@ -75,7 +75,7 @@ def run(bootstrap: str, quick: bool) -> list[Figure]:
 def _topics(env: dict[str, str], name: str) -> dict[str, str]:
     """Fresh topics of 8 partitions, created before the clock starts; the environment naming them."""
     run = f"bench-{name}-{uuid.uuid4().hex[:8]}"
-    settings = replace(config.load(), bootstrap=env["KAFKA_BOOTSTRAP"], orders_partitions=8, orders_topic=run,
+    settings = replace(config.load().reaching(env["KAFKA_BOOTSTRAP"]), orders_partitions=8, orders_topic=run,
                        aggregates_topic=f"{run}.aggregates", dlq_topic=f"{run}.dlq")
     ensure_topics(settings)
     return {**env, "ORDERS_TOPIC": run, "AGGREGATES_TOPIC": f"{run}.aggregates", "DLQ_TOPIC": f"{run}.dlq"}

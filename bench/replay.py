@@ -63,7 +63,7 @@ def run(bootstrap: str, quick: bool) -> list[Figure]:
 
 def _topics(bootstrap: str) -> dict[str, str]:
     topic = f"bench-replay-{uuid.uuid4().hex[:8]}"
-    settings = replace(config.load(), bootstrap=bootstrap, orders_partitions=8, orders_topic=topic,
+    settings = replace(config.load().reaching(bootstrap), orders_partitions=8, orders_topic=topic,
                        aggregates_topic=f"{topic}.aggregates", dlq_topic=f"{topic}.dlq",
                        owners_topic=f"{topic}.owners", homes_topic=f"{topic}.homes")
     ensure_topics(settings)
@@ -73,7 +73,7 @@ def _topics(bootstrap: str) -> dict[str, str]:
 
 
 def _spans(env: dict[str, str]) -> list[Span]:
-    settings = replace(config.load(), bootstrap=env["KAFKA_BOOTSTRAP"])
+    settings = config.load().reaching(env["KAFKA_BOOTSTRAP"])
     return reading.locate(settings, env["ORDERS_TOPIC"], eventtime.day(DAY, int(time.time() * 1000), 0))[1]
 
 

@@ -59,7 +59,7 @@ class Stack:
         self.worker_log = worker_log  # "info" logs the "owning partitions" and "counting partitions" lines
         # The snapshot topics too: the worker derives them from AGGREGATES_TOPIC, so must these settings.
         aggregates = f"{run}.aggregates"
-        settings = replace(config.load(), bootstrap=bootstrap, orders_partitions=PARTITIONS, orders_topic=run,
+        settings = replace(config.load().reaching(bootstrap), orders_partitions=PARTITIONS, orders_topic=run,
                            aggregates_topic=aggregates, snapshots_topic=f"{aggregates}.snapshots",
                            state_topic=f"{aggregates}.state", dlq_topic=f"{run}.dlq",
                            owners_topic=f"{run}.owners", homes_topic=f"{run}.homes")

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from broker import tls
 from broker.kafka import _NEVER, LIB, BrokerError, _cluster_id, _port_open, fetch_jars, free_port
+from stream.config import KafkaConnection
 
 USER = "salesdash"
 NODES = 3
@@ -134,27 +135,16 @@ class Cluster:
 
     def client_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka settings that log in to this cluster; `extra` is merged over them."""
-        return {
-            "bootstrap.servers": self.bootstrap,
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanism": "SCRAM-SHA-512",
-            "sasl.username": self.username,
-            "sasl.password": self.password,
-            "ssl.ca.location": str(self.ca_location),
-            **extra,
-        }
+        return {**self.connection().librdkafka(), **extra}
 
     def env(self) -> dict[str, str]:
         """The environment a salesdash process (stream, app, loadgen) needs to use this cluster."""
-        return {
-            "KAFKA_BOOTSTRAP": self.bootstrap,
-            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-            "KAFKA_SASL_USERNAME": self.username,
-            "KAFKA_SASL_PASSWORD": self.password,
-            "KAFKA_SSL_CA_LOCATION": str(self.ca_location),
-            "KAFKA_REPLICATION_FACTOR": "3",
-        }
+        return {**self.connection().environment(), "KAFKA_REPLICATION_FACTOR": "3"}
+
+    def connection(self) -> KafkaConnection:
+        """How a client logs in to this cluster (stream.config maps it to librdkafka, faust and the env)."""
+        return KafkaConnection(self.bootstrap, "SASL_SSL", "SCRAM-SHA-512", self.username, self.password,
+                               str(self.ca_location))
 
     def node(self, node_id: int) -> Node:
         if not 1 <= node_id <= NODES:

@@ -9,7 +9,10 @@ raw records, as a verdict line and JSON, or as a self-contained HTML report (REA
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
+from typing import NoReturn
 
 COMMANDS = ("replay", "export", "import")
 AUDIT_COMMANDS = ("audit", "report")
@@ -25,21 +28,31 @@ def main() -> None:
         from stream.audit import cli as audit_cli
 
         sys.exit(audit_cli.main(args))
-    if args[:1] in (["-h"], ["--help"]):
-        print("usage: python -m stream [--loglevel LEVEL]\n"
+    worker(args)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (try: python -m stream --help)\n")
+
+
+def worker(argv: list[str]) -> None:
+    parser = _Parser(
+        prog="python -m stream", formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage="python -m stream [--loglevel LEVEL]\n"
               "       python -m stream {replay,export,import} ...   (each has --help)\n"
-              "       python -m stream {audit,report} --day D ...   (each has --help)\n\n"
-              "Runs one salesdash worker. Start more processes to share the partitions of `orders`.\n"
-              "replay: a past day's figures from the log; export/import: a day to and from a file.\n"
-              "audit: the dashboard's day against an independent recount of its raw records (exit 0\n"
-              "verified, 1 differs); report: the day as one self-contained HTML file, with the verdict.\n"
-              "Configuration comes from environment variables (see README): KAFKA_BOOTSTRAP, ...")
-        return
-    level = "info"
-    if args[:1] == ["--loglevel"] and len(args) == 2:
-        level = args[1]
-    elif args:
-        sys.exit(f"error: unknown arguments {' '.join(args)!r} (try --help)")
+              "       python -m stream {audit,report} --day D ...   (each has --help)",
+        description="Runs one salesdash worker. Start more processes to share the partitions of `orders`.\n"
+                    "replay: a past day's figures from the log; export/import: a day to and from a file.\n"
+                    "audit: the dashboard's day against an independent recount of its raw records (exit 0\n"
+                    "verified, 1 differs); report: the day as a self-contained HTML file, verdict included.\n"
+                    "Configuration comes from environment variables (see README): KAFKA_BOOTSTRAP, ...")
+    parser.add_argument("--loglevel", default="info",
+                        choices=["debug", "info", "warning", "error", "critical"])
+    # A test hook, never for production: a new owner holds its first publish of each partition until this
+    # file exists (at most 120 s), so a test can have a fenced predecessor try to write first.
+    parser.add_argument("--hold-first-publish", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
     from stream import config
     from stream.kafka.admin import ensure_topics
 
@@ -50,8 +63,8 @@ def main() -> None:
         sys.exit(f"error: cannot prepare Kafka topics: {exc}")
     from stream.worker.membership import worker_app
 
-    sys.argv = ["stream", "worker", "--loglevel", level, "--without-web"]
-    worker_app(settings).main()
+    sys.argv = ["stream", "worker", "--loglevel", args.loglevel, "--without-web"]
+    worker_app(settings, args.hold_first_publish).main()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The one place Kafka clients are built: librdkafka settings from `Settings` (SASL, TLS), then a
+"""The one place Kafka clients are built: librdkafka settings from `Settings` (stream.config's
+KafkaConnection maps SASL and TLS), then a
 consumer, producer or admin client for a purpose. Production clusters differ only by those settings."""
 
 from __future__ import annotations
@@ -28,18 +29,7 @@ PREFETCH = {
 
 def config(settings: Settings, **extra: Any) -> dict[str, Any]:
     """librdkafka settings for `settings`' cluster, plus `extra`."""
-    conf: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap,
-        "security.protocol": settings.security_protocol,
-    }
-    if settings.sasl_mechanism:
-        conf["sasl.mechanism"] = settings.sasl_mechanism
-        conf["sasl.username"] = settings.sasl_username
-        conf["sasl.password"] = settings.sasl_password
-    if settings.ssl_ca_location:
-        conf["ssl.ca.location"] = settings.ssl_ca_location
-    conf.update(extra)
-    return conf
+    return {**settings.kafka.librdkafka(), **extra}
 
 
 def consumer(settings: Settings, purpose: str, *, group: str | None = None, prefetch: str = "large",

@@ -21,16 +21,15 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from stream import config
 from stream.report import charts
 from stream.report import sections as s
 from stream.report.style import CSS
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def topojson_path() -> Path:
     """The page's own copy of the world map (static/topojson/, or under STATIC_DIR, as the app finds it)."""
-    return Path(os.environ.get("STATIC_DIR") or ROOT / "static") / "topojson" / "world_110m.json"
+    return config.static_dir() / "topojson" / "world_110m.json"
 
 SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 

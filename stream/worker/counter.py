@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import queue
 import threading
 import time
@@ -53,7 +52,7 @@ class _Command:
 
 
 class OrdersConsumer(threading.Thread):
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, hold_first_publish: Path | None = None) -> None:
         super().__init__(name="orders-consumer", daemon=True)
         self.settings = settings
         self.owned: dict[int, Owned] = {}
@@ -76,8 +75,8 @@ class OrdersConsumer(threading.Thread):
         self._input = Reader.open(settings, "reader", group=f"{settings.stream_group}.reader",
                                   prefetch="small")
         self._peers = Peers(settings)  # the other workers' busy partitions, for idle ones to follow
-        hold = os.environ.get("STREAM_TEST_HOLD_FIRST_PUBLISH")  # tests: force a zombie's race, see README
-        self._hold_first_publish = Path(hold) if hold else None
+        # A test hook (`python -m stream --hold-first-publish PATH`): forces a zombie's race, see README.
+        self._hold_first_publish = hold_first_publish
 
     # -- called from faust's event loop -------------------------------------------------------------
 

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from stream.config import Settings
+from stream.config import FaustLogin, Settings
 from stream.kafka.admin import grow_topics
 from stream.worker.counter import OrdersConsumer
 
@@ -29,39 +27,33 @@ log = logging.getLogger("salesdash.stream")
 GROW_EVERY_S = 2.0  # how soon a grown `orders` has its owners topic grown to match
 
 
-def _credentials(settings: Settings) -> Any:
-    protocol = settings.security_protocol.upper()
-    if protocol == "PLAINTEXT":
-        return None
-    context = ssl.create_default_context(cafile=settings.ssl_ca_location or None)
-    if protocol.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=settings.sasl_username, password=settings.sasl_password,
-            mechanism=settings.sasl_mechanism or "PLAIN",
-            ssl_context=context if protocol == "SASL_SSL" else None,
-        )
-    return faust.SSLCredentials(context)
+def _credentials(login: FaustLogin) -> Any:
+    if login.sasl is not None:
+        username, password, mechanism = login.sasl
+        return faust.SASLCredentials(username=username, password=password, mechanism=mechanism,
+                                     ssl_context=login.ssl_context)
+    return None if login.ssl_context is None else faust.SSLCredentials(login.ssl_context)
 
 
-def _datadir() -> Path:
-    """Where faust keeps its local files (it makes only the last folder of the path)."""
-    path = Path(os.environ.get("FAUST_DATADIR") or Path(__file__).resolve().parents[2] / "var" / "faust")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _datadir(settings: Settings) -> Path:
+    settings.faust_datadir.mkdir(parents=True, exist_ok=True)  # faust makes only the last folder
+    return settings.faust_datadir
 
 
-def worker_app(settings: Settings) -> faust.App:
-    """A faust app whose only agent holds `<orders>.owners`, wired to one OrdersConsumer."""
+def worker_app(settings: Settings, hold_first_publish: Path | None = None) -> faust.App:
+    """A faust app whose only agent holds `<orders>.owners`, wired to one OrdersConsumer
+    (`hold_first_publish`: its test hook, see OrdersConsumer)."""
+    login = settings.kafka.faust()
     app = faust.App(
         settings.stream_group,
-        broker=[f"kafka://{host.strip()}" for host in settings.bootstrap.split(",")],
-        broker_credentials=_credentials(settings),
+        broker=login.broker,
+        broker_credentials=_credentials(login),
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.orders_partitions,
         topic_replication_factor=settings.replication_factor,  # its own topics survive a lost broker too
         web_enabled=False,
-        datadir=_datadir(),
+        datadir=_datadir(settings),
         broker_session_timeout=settings.session_timeout_s,
         # A rebalance starts for this worker at its next heartbeat: often, so handovers start at once.
         broker_heartbeat_interval=min(1.0, settings.session_timeout_s / 4),
@@ -70,7 +62,7 @@ def worker_app(settings: Settings) -> faust.App:
     )
     owners = app.topic(settings.owners_topic, key_type=bytes, value_type=bytes,
                        partitions=settings.orders_partitions)
-    counter = OrdersConsumer(settings)
+    counter = OrdersConsumer(settings, hold_first_publish)
 
     def ours(tps: Any) -> set[int]:
         return {tp.partition for tp in tps if tp.topic == settings.owners_topic}

@@ -24,11 +24,9 @@ def counting(processes: Processes, name: str, since: int = 0) -> bool:
     return "counting partitions" in processes.log(name)[since:]
 
 
-def two_workers(processes: Processes, env_b: dict[str, str] | None = None) -> None:
-    """The `stack` fixture's worker is "stream"; a second one joins and takes half the partitions."""
-    if env_b is not None:
-        processes.env = {**processes.env, **env_b}
-    processes.start("stream-b", "-m", "stream")
+def two_workers(processes: Processes, *args: str) -> None:
+    """The `stack` fixture's worker is "stream"; a second one (`args`) joins and takes half the partitions."""
+    processes.start("stream-b", "-m", "stream", *args)
     wait_until(lambda: counting(processes, "stream-b"), 60, message="the second worker counting")
 
 
@@ -38,9 +36,7 @@ def test_a_worker_paused_past_its_session_timeout_is_fenced_and_never_freezes_a_
     # partition it takes over until the paused worker has woken up and tried to write (and failed).
     release = tmp_path / "release"
     release.touch()
-    env = dict(processes.env)
-    two_workers(processes, {"STREAM_TEST_HOLD_FIRST_PUBLISH": str(release)})
-    processes.env = env
+    two_workers(processes, "--hold-first-publish", str(release))
     a = next(p for n, p in processes.running if n == "stream")
     truth = tmp_path / "truth.json"
     load = processes.start("loadgen", "-m", "loadgen", "run", "--rate", "400", "--duration", "40",

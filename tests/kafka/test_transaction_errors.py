@@ -6,7 +6,6 @@ reach one are replaced by ones that raise what librdkafka raised (see docs/exact
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -75,7 +74,7 @@ def raising(error: KafkaError, wrapped: bool = False) -> Callable[..., None]:
 
 @pytest.fixture
 def writer() -> Iterator[PartitionWriter]:
-    settings = replace(config.load(), bootstrap="127.0.0.1:9")  # nothing listens: nothing is sent
+    settings = config.load().reaching("127.0.0.1:9")  # nothing listens: nothing is sent
     made = PartitionWriter(settings, 3, settings.aggregates_topic)
     made.open = True  # a transaction in progress
     yield made

@@ -26,7 +26,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["-m", "loadgen", "fly"], "invalid choice"),
         (["-m", "app", "--port", "70000"], "--port"),
         (["-m", "app", "--port", "eighty"], "--port"),
-        (["-m", "stream", "--bogus"], "unknown arguments"),
+        (["-m", "stream", "--bogus"], "unrecognized arguments: --bogus"),
         (["-m", "broker"], "required"),
         (["-m", "broker", "run", "--port", "x"], "--port"),
         (["-m", "stream", "audit"], "--day"),

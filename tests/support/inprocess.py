@@ -6,19 +6,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 from starlette.testclient import TestClient
 
-from app.config import AppSettings
 from app.coverage import Coverage
 from app.registry import Registry
 from app.routes import create_app
 from app.sessions import Library, Loading, Preparation, ReplayRefused
 from stream import config
+from stream.config import AppSettings
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
 from stream.core.salesview import DayInLog, SalesView
@@ -117,7 +117,7 @@ class Running:
 def app(records: list[bytes] | None = None, *, up: bool = True, loaded: bool = True, token: str | None = None,
         origins: tuple[str, ...] = (), days: list[str] | None = None,
         refusal: ReplayRefused | None = None, hosts: tuple[str, ...] | None = None) -> Iterator[Running]:
-    settings = AppSettings(kafka=replace(config.load(), bootstrap="127.0.0.1:9"), static_dir=ROOT / "static",
+    settings = AppSettings(kafka=config.load().reaching("127.0.0.1:9"), static_dir=ROOT / "static",
                            push_hz=20, stall_timeout_s=10, allowed_origins=origins, token=token,
                            allowed_hosts=hosts or ("127.0.0.1", "localhost", TESTSERVER))
     made: dict[str, Any] = {}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from dataclasses import replace
 
 import orjson
 import pytest
@@ -24,7 +23,7 @@ from stream.core.salesview import SalesView
 from tests.support.inprocess import FakeLibrary, StubLoading, app
 
 DAY = "2025-11-28"
-SETTINGS = replace(config.load(), bootstrap="127.0.0.1:9")
+SETTINGS = config.load().reaching("127.0.0.1:9")
 
 
 def _opens_within(client: object, url: str, seconds: float) -> bool:

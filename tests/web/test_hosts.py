@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import WebSocketDenialResponse
 
-from app.config import allowed_hosts
+from stream.config import allowed_hosts
 from tests.support.inprocess import app
 
 

@@ -12,14 +12,14 @@ import pytest
 from starlette.testclient import WebSocketDenialResponse
 
 from app import registry, routes, sessions
-from app.config import AppSettings
 from app.registry import Registry
 from app.sessions import Library, Loading, Preparation, ReplayRefused
 from stream import config
+from stream.config import AppSettings
 from stream.core.salesview import DayInLog, SalesView
 from tests.support.inprocess import StubLoading, app
 
-SETTINGS = replace(config.load(), bootstrap="127.0.0.1:9", aggregates_topic="agg")
+SETTINGS = replace(config.load().reaching("127.0.0.1:9"), aggregates_topic="agg")
 DAY = "2025-11-28"
 
 
@@ -211,5 +211,5 @@ def test_the_bounds_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> N
     assert (library.sessions_kept, library.tapes_loaded) == (3, 1)
     assert (AppSettings(kafka=SETTINGS).replay_sessions_kept, Library(SETTINGS).tapes_loaded) == (3, 4)
     monkeypatch.setenv("REPLAY_TAPES_LOADED", "0")
-    with pytest.raises(SystemExit, match="REPLAY_TAPES_LOADED must be a whole number above 0"):
+    with pytest.raises(SystemExit, match="REPLAY_TAPES_LOADED must be an integer ≥ 1"):
         AppSettings(kafka=SETTINGS)
