@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from app.fanout import Frame, Viewer, encode
+from app.projection import project
 from stream.core.eventtime import MINUTE_MS, parse_day
 from stream.core.salesview import SalesView
 
@@ -87,14 +88,17 @@ def percent(tenths: int | None) -> str:
 
 
 def comparison(day: dict[str, Any], body: dict[str, Any], minute_of_day: int) -> dict[str, Any]:
-    """Both days' cumulative figures through the same minute of the day, and the change."""
+    """Both days' cumulative figures through the same minute of the day, the change, and the shown
+    day's end-of-day projection from the other day's curve (app.projection; None when it has none)."""
     mine, theirs = shown_through(day, minute_of_day), through(body, minute_of_day)
     net = change_tenths(mine["net_cents"], theirs["net_cents"])
     orders = change_tenths(mine["orders"], theirs["orders"])
     at = f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d}"
+    projected = project(mine["net_cents"], theirs["net_cents"], body["totals"]["net_cents"])
     return {"minute_of_day": minute_of_day, "at": at, "shown": mine, "other": theirs,
             "net_tenths": net, "orders_tenths": orders,
-            "text": f"{percent(net)} against {body['day']} at {at}"}
+            "text": f"{percent(net)} against {body['day']} at {at}",
+            "projection": None if projected is None else projected.as_dict()}
 
 
 def minute_now(day: str, now_ms: int) -> int:

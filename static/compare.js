@@ -4,6 +4,7 @@
 // this module only sums and draws what it sent.
 
 import { DASH, formatCents, groupThousands, isInt } from "./format.js";
+import { project, showProjection } from "./projection.js";
 
 const MINUTE_MS = 60000;
 const LINE = "#58a6ff";
@@ -26,8 +27,9 @@ export function readCompare(body) {
   if (!ok || !c.orders.every(isInt) || !c.net_cents.every(isInt)) return null;
   const rows = (list, key) => (Array.isArray(list) ? list : [])
     .filter((r) => r && typeof r[key] === "string" && isInt(r.orders) && isInt(r.net_cents));
+  const whole = body.totals && isInt(body.totals.net_cents) ? body.totals.net_cents : null;
   return {
-    day: body.day, start_ms: body.start_ms, minutes: body.minutes, cumulative: c,
+    day: body.day, start_ms: body.start_ms, minutes: body.minutes, cumulative: c, whole_net_cents: whole,
     channels: rows(body.channels, "channel"), countries: rows(body.countries, "country"),
   };
 }
@@ -144,6 +146,7 @@ export class ComparePanel {
       form: document.getElementById("compare-pick"),
       select: document.getElementById("compare-day"),
       line: document.getElementById("compare-line"),
+      projection: document.getElementById("projection-line"),
     };
     this.el.select.addEventListener("change", () => {
       const day = this.el.select.value;
@@ -200,12 +203,14 @@ export class ComparePanel {
       line.hidden = true;
       delete line.dataset.day;
       delete line.dataset.key;
+      showProjection(this.el.projection, null);
       return;
     }
-    const day = state.compare.day;
-    const key = [day, c.minute, c.shown.net_cents, c.other.net_cents, c.shown.orders, c.other.orders].join(",");
+    const day = state.compare.day, whole = state.compare.whole_net_cents;
+    const key = [day, c.minute, c.shown.net_cents, c.other.net_cents, c.shown.orders, c.other.orders, whole].join(",");
     line.hidden = false;
     if (line.dataset.key === key) return;
+    showProjection(this.el.projection, project(c.shown.net_cents, c.other.net_cents, whole));
     Object.assign(line.dataset, {
       key, day, at: c.at, minute: String(c.minute), shownCents: String(c.shown.net_cents),
       otherCents: String(c.other.net_cents), netTenths: String(c.net_tenths), shownOrders: String(c.shown.orders),

@@ -1,7 +1,8 @@
 """Compare with last year on the real stack, in Chromium: last year's same weekday (a backfill) is the
 default choice for today's live orders; its minutes are drawn behind today's bars by time of day, and
-the cumulative change through the current minute equals the one worked out here from the two ground-truth
-files. Choosing "none" takes it away, choosing the day again brings it back."""
+the cumulative change through the current minute, and the end-of-day projection beside net sales, equal
+the ones worked out here from the two ground-truth files. Choosing "none" takes it away, choosing the day
+again brings it back."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ MINUTE = 60_000
 LINE = """() => { const d = document.getElementById('compare-line');
   return {hidden: d.hidden, text: d.textContent, ...d.dataset,
           select: document.getElementById('compare-day').value}; }"""
+PROJECTION = """() => { const d = document.getElementById('projection-line');
+  return {hidden: d.hidden, text: d.textContent, ...d.dataset}; }"""
 TRACE = """() => { const node = document.getElementById('chart-minutes');
   const t = (node.data || []).find((t) => t.name === 'compare');
   return t ? {x: t.x, y: t.y, bars: node.data[0].type, on: [node.data[0].xaxis, t.xaxis || 'x']} : null; }"""
@@ -49,6 +52,10 @@ def tenths(now: int, then: int) -> int:
 
 def percent(t: int) -> str:
     return ("+" if t > 0 else "-" if t < 0 else "±") + f"{abs(t) // 10}.{abs(t) % 10}%"
+
+
+def dollars(cents: int) -> str:
+    return f"${(cents + 50) // 100:,}"  # whole dollars, half up (the figures here are not negative)
 
 
 def closers(env: dict[str, str]) -> list[dict[str, Any]]:
@@ -106,6 +113,17 @@ def test_today_is_compared_with_last_years_same_weekday_drawn_behind_and_to_the_
     assert (int(line["netTenths"]), int(line["ordersTenths"])) == (net, orders)
     at = f"{minute // 60:02d}:{minute % 60:02d}"
     assert line["text"] == f"{percent(net)} against {old} at {at} · orders {percent(orders)}"
+
+    # The projection beside net sales: today's net over the share of last year's net done by this minute.
+    projection, whole = tab.evaluate(PROJECTION), then["totals"]["net_cents"]
+    if 100 * old_net < whole:  # under 1% of last year's day done (just after midnight): nothing projected
+        assert projection["hidden"]
+    else:
+        projected = int(Fraction(want_today["net_cents"] * whole, old_net) + Fraction(1, 2))
+        low, high = int(projection["lowCents"]), int(projection["highCents"])
+        assert int(projection["projectedCents"]) == projected and not projection["hidden"]
+        assert want_today["net_cents"] <= low <= projected <= high
+        assert projection["text"] == f"projected {dollars(projected)} (band {dollars(low)}–{dollars(high)})"
 
     # The overlay: every minute of last year's day, on today's clock, its net in dollars, behind the bars.
     trace = tab.evaluate(TRACE)
