@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,10 @@ def progress(log: str, pattern: str) -> int:
 
 
 def interrupt(processes: Processes, name: str, args: tuple[str, ...], pattern: str, at: int,
-              how: signal.Signals) -> subprocess.Popen[bytes]:
-    """Start a job, wait until its progress shows `at`, send it `how`, and wait for it to end."""
+              how: signal.Signals, saved: Callable[[], bool] = lambda: True) -> subprocess.Popen[bytes]:
+    """Start a job, wait until its progress shows `at` and `saved` holds, send it `how`, wait for its end."""
     job = processes.start(name, *args)
-    wait_until(lambda: job.poll() is None and progress(processes.log(name), pattern) >= at, 60,
+    wait_until(lambda: job.poll() is None and progress(processes.log(name), pattern) >= at and saved(), 60,
                message=f"{name} to reach {at:,}")
     os.killpg(job.pid, how)
     job.wait(60)
@@ -123,11 +124,16 @@ def test_an_export_stopped_then_killed_then_finished_writes_the_archive_of_an_un
 
     args = ("-m", "stream", "export", "--day", DAY, "--out", str(out))
     read = r"progress: exporting \S+: read ([\d,]+)"
-    stopped = interrupt(processes, "export-1", args, read, total // 5, signal.SIGTERM)
+    journal = tmp_path / "day.jsonl.gz.progress"
+    # The journal is written every half second: a fast run can pass total // 5 before its first records are.
+    stopped = interrupt(processes, "export-1", args, read, total // 5, signal.SIGTERM,
+                        saved=lambda: journal.exists() and journal.stat().st_size > 100_000)
     assert stopped.returncode == 130 and "error: interrupted" in processes.log("export-1")
     assert not out.exists() and (tmp_path / "day.jsonl.gz.progress").exists()
     first = progress(processes.log("export-1"), read)
-    interrupt(processes, "export-2", args, read, first + (total - first) // 3, signal.SIGKILL)
+    kept = journal.stat().st_size
+    interrupt(processes, "export-2", args, read, first + (total - first) // 3, signal.SIGKILL,
+              saved=lambda: journal.stat().st_size > kept + 100_000)
     assert "resuming the export" in processes.log("export-2")
     last = processes.run(*args)
     assert last.returncode == 0, last.stderr
