@@ -18,9 +18,9 @@ without a compare day or while its share done is below MIN_SHARE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
-from math import isqrt
+from math import ceil, floor, isqrt
 
 K = Fraction(1, 20)  # how far today's share done may stray, in units of √(s·(1 - s))
 MIN_SHARE = Fraction(1, 100)  # below this share done the compare day says too little to project
@@ -35,8 +35,7 @@ class Projection:
     share_ppm: int  # the compare day's share done, in millionths (rounded down), for the page to show
 
     def as_dict(self) -> dict[str, int]:
-        return {"so_far_cents": self.so_far_cents, "projected_cents": self.projected_cents,
-                "low_cents": self.low_cents, "high_cents": self.high_cents, "share_ppm": self.share_ppm}
+        return asdict(self)
 
 
 def project(so_far: int, done: int, whole: int) -> Projection | None:
@@ -53,8 +52,8 @@ def project(so_far: int, done: int, whole: int) -> Projection | None:
     if slow <= 0:  # K·√(s(1 - s)) < s for s ≥ MIN_SHARE: only a day of a few cents rounds up to here
         return None
     ends = (Fraction(so_far * whole, fast), Fraction(so_far * whole, slow))
-    return Projection(so_far, _round_half_away(Fraction(so_far * whole, done)), _floor(min(ends)),
-                      -_floor(-max(ends)), done * 1_000_000 // whole)
+    return Projection(so_far, _round_half_away(Fraction(so_far * whole, done)), floor(min(ends)),
+                      ceil(max(ends)), done * 1_000_000 // whole)
 
 
 def _ceil_isqrt(n: int) -> int:
@@ -64,10 +63,6 @@ def _ceil_isqrt(n: int) -> int:
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
-
-
-def _floor(x: Fraction) -> int:
-    return x.numerator // x.denominator
 
 
 def _round_half_away(x: Fraction) -> int:

@@ -8,6 +8,7 @@ that touches Kafka), and `AppSettings` (the web app's, with `Settings` inside).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import ssl
@@ -65,8 +66,8 @@ def number(name: str, default: float, minimum: float = 0.0, *, above: bool = Fal
         value = float(raw)
     except ValueError:
         raise _bad(name, wanted, raw) from None
-    if not (value > minimum if above else value >= minimum) or value == float("inf"):
-        raise _bad(name, wanted, raw)  # NaN fails both comparisons
+    if not math.isfinite(value) or not (value > minimum if above else value >= minimum):
+        raise _bad(name, wanted, raw)
     return value
 
 
@@ -118,12 +119,11 @@ class KafkaConnection:
         """What faust.App needs for this cluster (stream.worker.membership, the one module that imports
         faust, wraps `sasl` or `ssl_context` in faust's credential classes)."""
         protocol = self.security_protocol.upper()
-        context = None if protocol == "PLAINTEXT" else ssl.create_default_context(
-            cafile=self.ssl_ca_location or None)
+        tls = protocol in ("SSL", "SASL_SSL")
+        context = ssl.create_default_context(cafile=self.ssl_ca_location or None) if tls else None
         sasl = None
         if protocol.startswith("SASL"):
             sasl = (self.sasl_username, self.sasl_password, self.sasl_mechanism or "PLAIN")
-            context = context if protocol == "SASL_SSL" else None
         return FaustLogin([f"kafka://{host.strip()}" for host in self.bootstrap.split(",")], context, sasl)
 
     def environment(self) -> dict[str, str]:

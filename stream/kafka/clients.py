@@ -1,6 +1,6 @@
 """The one place Kafka clients are built: librdkafka settings from `Settings` (stream.config's
-KafkaConnection maps SASL and TLS), then a
-consumer, producer or admin client for a purpose. Production clusters differ only by those settings."""
+KafkaConnection maps SASL and TLS), then a consumer, producer or admin client for a purpose. Production
+clusters differ only by those settings."""
 
 from __future__ import annotations
 
