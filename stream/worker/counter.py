@@ -339,8 +339,9 @@ class OrdersConsumer(threading.Thread):
         ends = {p: self._caught_up(p) for p in self.owned if p in self.reading}
         idle = {p for p, end in ends.items() if end is not None and is_idle(now - self.owned[p].quiet_since,
                                                                             self.settings.idle_s)}
-        target = followed({p: self.owned[p].state.watermark for p in ends}, idle,
-                          self._peers.busy(set(self.owned)))  # and the other workers' busy partitions
+        mine = set(self.owned)  # the other workers' partitions: the busy ones, and all when none is
+        target = followed({p: self.owned[p].state.watermark for p in ends}, idle, self._peers.busy(mine),
+                          self._peers.known(mine))
         if target is None:
             return
         every = max(1.0, self.settings.checkpoint_ms / 1000)  # a step a second at most while the others move

@@ -5,10 +5,12 @@ counted no order for STREAM_IDLE_S: junk, duplicates and orders rerouted elsewhe
 watermark, so they do not keep it busy. An idle partition follows the lowest watermark of the busy
 partitions of the whole group, as Flink's `withIdleness` leaves idle inputs out of the minimum: its days
 then close and compact, and it never runs ahead of the slowest busy partition, so final minutes stay
-where the busy ones put them. The busy partitions are this worker's own (in memory) and those of the
-other workers, learnt from their checkpoints (stream/worker/peers.py): a peer's partition is busy while
-a checkpoint that counted (not a follow step) moved its watermark within STREAM_IDLE_S. So a worker that
-owns only quiet partitions follows the others too. The cost: one more consumer of the aggregates topic
+where the busy ones put them. Once no partition is busy anywhere (the load stopped), every idle one
+follows the highest watermark reached, as Flink does when all inputs are idle. The busy partitions are
+this worker's own (in memory) and those of the other workers, learnt from their checkpoints
+(stream/worker/peers.py): a peer's partition is busy while a checkpoint that counted (not a follow step)
+moved its watermark within STREAM_IDLE_S. So a worker that owns only quiet partitions follows the others
+too. The cost: one more consumer of the aggregates topic
 per worker, reading the partitions other workers own from the end: at the default cadence (a checkpoint
 each 250 ms per busy partition, 8 partitions) the whole topic carries about 18 KiB/s at the load
 generator's default 50 orders/s and 50 KiB/s at 1,000 orders/s, and each worker reads the others' share.
@@ -45,14 +47,21 @@ def busy_peers(marks: Mapping[int, PeerMark], now: float, idle_s: float) -> dict
             if mark.moved_at is not None and not is_idle(now - mark.moved_at, idle_s)}
 
 
-def followed(watermarks: Mapping[int, int], idle: set[int], peers: Mapping[int, int] | None = None
-             ) -> int | None:
+def followed(watermarks: Mapping[int, int], idle: set[int], peers: Mapping[int, int] | None = None,
+             known: Mapping[int, int] | None = None) -> int | None:
     """The watermark idle partitions follow: the lowest of this worker's others (`watermarks` less
-    `idle`) and of the peers' busy ones; None if none is busy or one that is has counted nothing yet
-    (its orders may be anywhere in time)."""
+    `idle`) and of the peers' busy ones (`peers`); None if one that is busy has counted nothing yet (its
+    orders may be anywhere in time). With no busy partition anywhere (the load stopped), the highest any
+    partition reached, this worker's or a peer's (`known`: every peer mark), as Flink's watermark valve
+    emits the maximum once every input is idle: otherwise the partitions that never counted would hold
+    the last day open until orders came again. None if nothing has counted."""
     busy = [mark for partition, mark in watermarks.items() if partition not in idle]
     busy += [mark for partition, mark in (peers or {}).items() if partition not in watermarks]
-    lowest = min(busy, default=0)
+    if not busy:
+        reached = [*watermarks.values(), *(m for p, m in (known or {}).items() if p not in watermarks)]
+        highest = max(reached, default=0)
+        return highest if highest > 0 else None
+    lowest = min(busy)
     return lowest if lowest > 0 else None
 
 

@@ -40,6 +40,10 @@ class Peers(threading.Thread):
         return busy_peers({p: m for p, m in marks.items() if p not in owned}, time.monotonic(),
                           self.settings.idle_s)
 
+    def known(self, owned: set[int]) -> dict[int, int]:
+        """The last watermark read of every partition of the others, busy or quiet."""
+        return {p: m.watermark for p, m in self._marks.copy().items() if p not in owned}
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop_event.set()
         if self.ident is not None:

@@ -98,7 +98,8 @@ def test_a_follow_step_is_version_4_and_every_other_checkpoint_stays_version_3()
     ({0: 50, 1: 70, 2: 0, 3: 0}, {2, 3}, 50),  # the lowest busy one: never ahead of the slowest
     ({0: 50, 1: 70, 2: 90}, {2}, 50),  # an idle partition ahead (it counted before) is not followed
     ({0: 50, 1: 0}, {0}, None),  # a busy partition that has counted nothing: its orders may be anywhere
-    ({0: 50, 1: 70}, {0, 1}, None),  # only quiet partitions and no busy peer's: held
+    ({0: 50, 1: 70, 2: 0}, {0, 1, 2}, 70),  # none busy anywhere (the load stopped): the highest reached
+    ({0: 0, 1: 0}, {0, 1}, None),  # none busy and nothing counted: held
     ({}, set(), None),
 ])
 def test_an_idle_partition_follows_the_lowest_watermark_of_the_busy_ones(

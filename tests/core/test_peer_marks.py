@@ -52,7 +52,7 @@ def test_follow_steps_alone_never_make_a_peer_partition_busy(watermarks: list[in
     ({2: 60, 3: 0}, {3}, {0: 50, 1: 70}, 50),  # the lowest of its own busy ones and the peers'
     ({2: 40, 3: 0}, {3}, {0: 50}, 40),
     ({2: 0, 3: 0}, {2, 3}, {0: 50, 1: 0}, None),  # a busy peer partition that has counted nothing yet
-    ({2: 0, 3: 0}, {2, 3}, {}, None),  # no busy partition anywhere: held
+    ({2: 0, 3: 0}, {2, 3}, {}, None),  # no busy partition anywhere and nothing counted: held
     ({2: 80, 3: 0}, {2, 3}, {2: 10, 0: 50}, 50),  # a stale peer view of a partition it owns is ignored
 ])
 def test_idle_partitions_follow_the_lowest_busy_watermark_of_the_whole_group(
@@ -60,15 +60,28 @@ def test_idle_partitions_follow_the_lowest_busy_watermark_of_the_whole_group(
     assert followed(own, idle, peers) == expected
 
 
+@pytest.mark.parametrize(("own", "idle", "known", "expected"), [
+    ({2: 0, 3: 0}, {2, 3}, {0: 50, 1: 70}, 70),  # all quiet: the highest any peer partition reached
+    ({2: 90, 3: 0}, {2, 3}, {0: 50, 1: 70}, 90),  # or its own
+    ({2: 0, 3: 0}, {2, 3}, {2: 95, 0: 50}, 50),  # a peer's view of a partition it owns is not taken
+])
+def test_with_no_busy_partition_anywhere_idle_ones_follow_the_highest_reached(
+        own: dict[int, int], idle: set[int], known: dict[int, int], expected: int | None) -> None:
+    assert followed(own, idle, {}, known) == expected
+
+
 _marks = st.dictionaries(st.integers(0, 15), st.integers(0, 10**6), max_size=8)
 
 
-@given(_marks, st.sets(st.integers(0, 15)), _marks)
+@given(_marks, st.sets(st.integers(0, 15)), _marks, _marks)
 def test_the_followed_watermark_is_a_busy_one_and_never_ahead_of_any(
-        own: dict[int, int], idle: set[int], peers: dict[int, int]) -> None:
-    target = followed(own, idle, peers)
+        own: dict[int, int], idle: set[int], peers: dict[int, int], quiet: dict[int, int]) -> None:
+    known = {**quiet, **peers}  # every peer mark: the busy ones and the quiet ones
+    target = followed(own, idle, peers, known)
     busy = [w for p, w in own.items() if p not in idle] + [w for p, w in peers.items() if p not in own]
-    if target is None:
-        assert not busy or 0 in busy
-    else:
-        assert target in busy and all(target <= w for w in busy)
+    reached = list(own.values()) + [w for p, w in known.items() if p not in own]
+    if busy:
+        assert (target is None) == (min(busy) == 0)
+        assert target is None or (target in busy and all(target <= w for w in busy))
+    else:  # the load stopped everywhere: the highest any partition reached, held if none counted
+        assert target == (max(reached, default=0) or None)
