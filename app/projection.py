@@ -10,7 +10,7 @@ s = done / whole, and
   to a whole cent). The band is so_far / min(1, s + m) … so_far / (s - m), the low edge rounded down and
   the high one up: today's net through the minute over the most and the least it may have done.
 
-Measured on backfilled days (tests/web/test_projection_error.py) the true total fell in the band in over
+Measured on backfilled days (tests/app/test_projection_error.py) the true total fell in the band in over
 95% of projections (all 360 there). Everything is exact integer arithmetic (m·whole from a ceiling
 integer square root), so the page (static/projection.js) works out the same cents. Nothing is projected
 without a compare day or while its share done is below MIN_SHARE.

@@ -13,7 +13,7 @@ from playwright.sync_api import Page
 from tests.conftest import App, Processes, picture, wait_until
 from tests.e2e.test_replay import DAY, backfill
 from tests.e2e.test_replay_page import close_the_day
-from tests.report.test_html import SHOWN, open_offline
+from tests.stream.report.test_html import SHOWN, open_offline
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
 HEADLINE = ("net_cents", "gross_cents", "refunds_cents", "aov_cents", "orders", "unique_customers")

@@ -5,7 +5,7 @@ repeated keys, country, too_old, future_time, currency, amounts), routed (a vali
 merchant's partition), then judged too_late against the partition's watermark, then dedupe: an id counted
 when the watermark (after counting it) was S is a duplicate while S >= watermark - horizon. Figures are
 plain dicts per UTC day: totals, minutes, breakdowns, merchants, products, tallies. The property tests
-(tests/core/test_one_answer.py) hold the live core, recovery, replay and the audit against it.
+(tests/stream/core/test_one_answer.py) hold the live core, recovery, replay and the audit against it.
 """
 
 from __future__ import annotations

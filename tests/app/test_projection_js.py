@@ -43,7 +43,7 @@ def test_the_page_projects_the_same_cents_as_the_app(cases: list[tuple[int, int,
 
 
 def test_a_worked_example_in_the_page() -> None:
-    # s = 1/2: 1000 / (21/40) = 1904.76… down, 1000 / (19/40) = 2105.26… up (tests/web/test_projection.py)
+    # s = 1/2: 1000 / (21/40) = 1904.76… down, 1000 / (19/40) = 2105.26… up (tests/app/test_projection.py)
     assert _in_node([(1_000, 5_000_000, 10_000_000), (1_000, 0, 10)]) == [
         {"so_far_cents": 1_000, "projected_cents": 2_000, "low_cents": 1_904, "high_cents": 2_106,
          "share_ppm": 500_000}, None]

@@ -12,7 +12,7 @@ from stream.core.clock import Clock
 from stream.core.dayreplay import DayReplay, Span
 from stream.core.eventtime import MINUTE_MS
 from stream.core.salesview import SalesView
-from tests.core.test_dayreplay import DAY, END, HOUR, NOW, RULES, START, log, sale
+from tests.stream.core.test_dayreplay import DAY, END, HOUR, NOW, RULES, START, log, sale
 
 # ---- the clock ----
 

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from fractions import Fraction
 
 from stream.core.eventtime import day_of
+from tests.app.test_compare import events
 from tests.support.inprocess import app, checkpoints
-from tests.web.test_compare import events
 
 SOLD = 1_000  # cents the compare day sells at half past each hour
 TODAY_ORDERS = [("00:00:00", 40_000, False), ("00:00:10", 2_500, False), ("00:00:20", 500, True)]

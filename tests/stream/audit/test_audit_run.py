@@ -22,7 +22,7 @@ from stream.core.routing import Homes
 from stream.core.rules import Rules
 from stream.core.salesview import SalesView
 from stream.store import LoadedView, fold_record, start_from_snapshots
-from tests.audit.test_recount import home
+from tests.stream.audit.test_recount import home
 from tests.support.orders import order_event
 
 DAY = day("2025-11-28", 1_900_000_000_000, Rules().allowed_lateness_ms)

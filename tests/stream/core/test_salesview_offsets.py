@@ -2,7 +2,7 @@
 order" test a freshness measurement needs."""
 
 from stream.core.salesview import SalesView
-from tests.core.test_salesview import checkpoints
+from tests.stream.core.test_salesview import checkpoints
 from tests.support.orders import order_event
 
 

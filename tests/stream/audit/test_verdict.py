@@ -12,7 +12,7 @@ from stream.audit.verdict import compare, usd
 from stream.core.partition import PartitionState
 from stream.core.rules import Rules
 from stream.core.salesview import SalesView
-from tests.audit.test_recount import DAY, MINUTE, Log, N, home
+from tests.stream.audit.test_recount import DAY, MINUTE, Log, N, home
 from tests.support.orders import NOON, order_event
 
 NOW = NOON + 86_400_000

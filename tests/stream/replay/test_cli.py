@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOWHERE = {**os.environ, "KAFKA_BOOTSTRAP": "127.0.0.1:1"}  # nothing listens: nothing may be tried
 
 
