@@ -37,7 +37,7 @@ def level(today_so_far: int, compare_so_far: int) -> float:
     return today_so_far / compare_so_far if compare_so_far > 0 else 1.0
 
 
-def rates(scope: str, actual: Mapping[str, int], expected: Mapping[str, int], scale: float,
+def rates(scope: str, actual: Mapping[str, int], expected: Mapping[str, float], scale: float,
           thresholds: Thresholds) -> list[Alert]:
     """Subjects of one scope whose orders in the window (`actual`) fell far below the compare day's in the
     same minutes (`expected`, before scaling)."""
@@ -54,6 +54,27 @@ def rates(scope: str, actual: Mapping[str, int], expected: Mapping[str, int], sc
             alerts.append(Alert("below", scope, subject, f"{got} orders in {thresholds.window_minutes} min "
                                                          f"where {wanted:.0f} were expected"))
     return alerts
+
+
+def counted_since(first: Mapping[str, int], last: Mapping[str, int]) -> dict[str, int]:
+    """Each subject's orders counted between two samples of the day's running totals (orders only grow)."""
+    return {subject: n - first.get(subject, 0) for subject, n in last.items() if n > first.get(subject, 0)}
+
+
+def spread(window_orders: int, day_orders: Mapping[str, int]) -> dict[str, float]:
+    """The compare day's orders in the window shared out by each subject's share of that whole day's
+    orders: what each channel or country would have sold in those minutes at the day's mix."""
+    whole = sum(day_orders.values())
+    if whole <= 0:
+        return {}
+    return {subject: window_orders * n / whole for subject, n in day_orders.items() if n > 0}
+
+
+def mix(scope: str, first: Mapping[str, int], last: Mapping[str, int], window_orders: int,
+        compare_day: Mapping[str, int], scale: float, thresholds: Thresholds) -> list[Alert]:
+    """Subjects of a scope kept only as day totals (channel, country): today's orders between two samples
+    of those totals against the compare day's orders in the window at that day's mix, scaled."""
+    return rates(scope, counted_since(first, last), spread(window_orders, compare_day), scale, thresholds)
 
 
 def dead_letters(jump: int, thresholds: Thresholds) -> list[Alert]:
