@@ -8,22 +8,29 @@ to today's level; dead letters over the same window; data age.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 
 from app import alerts
 from app.compare import Comparisons
 from stream.core.eventtime import MINUTE_MS, day_of, parse_day
 from stream.core.salesview import SalesView
 
+log = logging.getLogger("salesdash.alerts")
 EVERY_S = 5.0
+# Told (before, after) when the alerts change; must not block (app.webhook only queues).
+Listener = Callable[[list[alerts.Alert], list[alerts.Alert]], None]
 
 
 class AlertWatch:
-    def __init__(self, view: SalesView, comparisons: Comparisons, thresholds: alerts.Thresholds) -> None:
+    def __init__(self, view: SalesView, comparisons: Comparisons, thresholds: alerts.Thresholds,
+                 listeners: Iterable[Listener] = ()) -> None:
         self.view = view
         self.comparisons = comparisons
         self.thresholds = thresholds
+        self.listeners = list(listeners)
         self.current: list[alerts.Alert] = []
         self._dead: deque[tuple[int, int]] = deque()  # (ms, today's dead letters) samples over the window
 
@@ -51,7 +58,14 @@ class AlertWatch:
         self.current = sorted(found)
         return self.current
 
-    async def run(self) -> None:
+    async def run(self, every_s: float = EVERY_S) -> None:
         while True:
-            self.evaluate(int(time.time() * 1000))
-            await asyncio.sleep(EVERY_S)
+            before = self.current
+            after = self.evaluate(int(time.time() * 1000))
+            if after != before:
+                for listener in self.listeners:
+                    try:
+                        listener(before, after)
+                    except Exception:  # one listener's bug must not stop the alerts or the others
+                        log.exception("alert listener %r failed", listener)
+            await asyncio.sleep(every_s)
