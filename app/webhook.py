@@ -9,6 +9,7 @@ has a timeout, and a change is retried with exponential backoff a bounded number
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import queue
 import threading
@@ -94,6 +95,7 @@ class Webhook:
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout_s):
                     return True  # a 2xx: urlopen raises HTTPError on the others
-            except (OSError, ValueError) as exc:  # URLError, HTTPError (not 2xx), a timeout, a reset
+            # URLError, HTTPError (not 2xx), a timeout, a reset; HTTPException: an answer that is not HTTP.
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 log.warning("alert webhook attempt %d of %d failed: %s", attempt + 1, self.attempts, exc)
         return False

@@ -37,7 +37,7 @@ DEAD = Alert("dead_letters", "all", "all", "60 dead letters in 5 min")
 
 class _Endpoint(ThreadingHTTPServer):
     """Answers 500 to the first attempt of each body and 200 to the next; a POST to /hang, or of an alert
-    whose subject starts with "hang", gets no answer until the test ends."""
+    whose subject starts with "hang", gets no answer until the test ends; one to /garbage, no HTTP."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -62,6 +62,9 @@ class _Handler(BaseHTTPRequestHandler):
             tries = self.server.attempts[body] = self.server.attempts.get(body, 0) + 1
         if self.path == "/hang" or orjson.loads(body)["alert"]["subject"].startswith("hang"):
             self.server.released.wait(30)
+            return
+        if self.path == "/garbage":
+            self.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
             return
         if tries > 1:
             with self.server.lock:
@@ -141,6 +144,15 @@ def test_a_hung_endpoint_delays_others_only_by_its_attempts_and_a_full_queue_dro
     assert time.monotonic() - started < 2 * 0.5 + 0.05 + 3.0  # slack: two cores shared with other tests
     assert hook.failed == 1
     assert sorted(body["alert"]["subject"] for body in endpoint.accepted) == ["m1", "m2"]
+
+
+def test_an_endpoint_answering_garbage_fails_each_change_and_the_thread_goes_on(endpoint: _Endpoint,
+                                                                               hooks: list[Webhook]) -> None:
+    url = endpoint.url.replace("/hook", "/garbage")
+    hook = _started(hooks, Webhook(url, attempts=2, timeout_s=5, backoff_s=0.01))
+    hook.notify([], [SILENT, DEAD])
+    wait_until(lambda: hook.failed == 2, 20, 0.02, "both changes given up")
+    assert sorted(endpoint.attempts.values()) == [2, 2] and hook.sent == 0
 
 
 def test_alert_watch_keeps_evaluating_and_telling_listeners_while_the_webhook_hangs(
