@@ -13,8 +13,10 @@ minute it arrived. Dead letters over the same window; data age.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from app import alerts
@@ -22,16 +24,21 @@ from app.compare import Comparisons
 from stream.core.eventtime import MINUTE_MS, day_of, parse_day
 from stream.core.salesview import SalesView
 
+log = logging.getLogger("salesdash.alerts")
 EVERY_S = 5.0
 MIXES = {"channel": "channels", "country": "countries"}  # scope: the snapshot's day breakdown
 Mix = dict[str, dict[str, int]]  # scope: subject: today's orders so far
+# Told (before, after) when the alerts change; must not block (app.webhook only queues).
+Listener = Callable[[list[alerts.Alert], list[alerts.Alert]], None]
 
 
 class AlertWatch:
-    def __init__(self, view: SalesView, comparisons: Comparisons, thresholds: alerts.Thresholds) -> None:
+    def __init__(self, view: SalesView, comparisons: Comparisons, thresholds: alerts.Thresholds,
+                 listeners: Iterable[Listener] = ()) -> None:
         self.view = view
         self.comparisons = comparisons
         self.thresholds = thresholds
+        self.listeners = list(listeners)
         self.current: list[alerts.Alert] = []
         self._dead: deque[tuple[int, int]] = deque()  # (ms, today's dead letters) samples over the window
         self._mix: deque[tuple[int, str, Mix]] = deque()  # (ms, day, today's orders by scope) samples
@@ -79,10 +86,17 @@ class AlertWatch:
         first_ms, _, first = self._mix[0]
         return (first, self._mix[-1][2]) if first_ms <= now_ms - window_ms else None
 
-    async def run(self) -> None:
+    async def run(self, every_s: float = EVERY_S) -> None:
         while True:
-            self.evaluate(int(time.time() * 1000))
-            await asyncio.sleep(EVERY_S)
+            before = self.current
+            after = self.evaluate(int(time.time() * 1000))
+            if after != before:
+                for listener in self.listeners:
+                    try:
+                        listener(before, after)
+                    except Exception:  # one listener's bug must not stop the alerts or the others
+                        log.exception("alert listener %r failed", listener)
+            await asyncio.sleep(every_s)
 
 
 def _orders(snapshot: dict[str, Any], scope: str) -> dict[str, int]:

@@ -8,6 +8,7 @@ import time
 from app.alerts import Alert
 from app.fanout import Hub
 from app.feed import Feed
+from app.webhook import Webhook
 from stream.core.eventtime import day_of
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -38,7 +39,18 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(hub: Hub, feed: Feed, raised: list[Alert] | None = None) -> str:
+def _webhook(webhook: Webhook | None) -> str:
+    sent, failed, dropped = (webhook.sent, webhook.failed, webhook.dropped) if webhook else (0, 0, 0)
+    return "".join([
+        _metric("salesdash_alert_webhook_sent_total", "counter", "Alert changes the webhook accepted.", sent),
+        _metric("salesdash_alert_webhook_failed_total", "counter",
+                "Alert changes given up on after the webhook's last attempt failed.", failed),
+        _metric("salesdash_alert_webhook_dropped_total", "counter",
+                "Alert changes not sent because the webhook's queue was full.", dropped),
+    ])
+
+
+def render(hub: Hub, feed: Feed, raised: list[Alert] | None = None, webhook: Webhook | None = None) -> str:
     as_of_ms = hub.view.as_of_ms
     age = (time.time() * 1000 - as_of_ms) / 1000 if as_of_ms else None
     return "".join([
@@ -69,4 +81,5 @@ def render(hub: Hub, feed: Feed, raised: list[Alert] | None = None) -> str:
                 "Today's valid orders found outside their merchant's partition, copied to it, counted there.",
                 hub.view.snapshot(_today())["rerouted"]),
         _alerts(raised or []),
+        _webhook(webhook),
     ])

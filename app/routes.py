@@ -35,6 +35,7 @@ from app.replay_socket import MAX_SPEED, bounded_speed, failure, watch
 from app.security import SecurityHeaders
 from app.server import ABORT_EXTENSION
 from app.sessions import Library, ReplayRefused
+from app.webhook import Webhook
 from stream.config import AppSettings
 from stream.core.eventtime import day_of, parse_day
 from stream.core.salesview import SalesView
@@ -59,6 +60,7 @@ class State(TypedDict):
     comparisons: compare.Comparisons
     verifier: verify.Verifier
     alerts: AlertWatch
+    webhook: Webhook | None
 
 
 def connect(settings: AppSettings, view: SalesView) -> tuple[Feed, Library]:
@@ -252,7 +254,8 @@ async def healthz(request: Request) -> Response:
 async def prometheus(request: Request) -> Response:
     if not _authorized(request):
         return _unauthorized_json()
-    body = metrics.render(request.state.hub, request.state.feed, request.state.alerts.current)
+    body = metrics.render(request.state.hub, request.state.feed, request.state.alerts.current,
+                          request.state.webhook)
     return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
@@ -438,14 +441,20 @@ def create_app(settings: AppSettings | None = None,
         hub = Hub(view, feed.reachable)
         verifier = verify.Verifier(settings, view, library)
         comparisons = compare.Comparisons(view)
-        alert_watch = AlertWatch(view, comparisons, alerts.Thresholds())
+        webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
+        alert_watch = AlertWatch(view, comparisons, alerts.Thresholds(), [webhook.notify] if webhook else [])
+        if webhook:
+            webhook.start()
         tasks = [asyncio.create_task(feed.run()),
                  asyncio.create_task(hub.run(settings.push_hz, settings.stall_timeout_s)),
                  asyncio.create_task(alert_watch.run())]
         try:
             yield {"view": view, "feed": feed, "hub": hub, "library": library, "settings": settings,
-                   "comparisons": comparisons, "verifier": verifier, "alerts": alert_watch}
+                   "comparisons": comparisons, "verifier": verifier, "alerts": alert_watch,
+                   "webhook": webhook}
         finally:
+            if webhook:
+                webhook.stop()
             verifier.shutdown()
             library.shutdown()
             for task in tasks:

@@ -15,6 +15,7 @@ import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from stream.core.rules import Rules
 
@@ -69,6 +70,24 @@ def number(name: str, default: float, minimum: float = 0.0, *, above: bool = Fal
     if not math.isfinite(value) or not (value > minimum if above else value >= minimum):
         raise _bad(name, wanted, raw)
     return value
+
+
+def web_address(name: str) -> str | None:
+    """An optional http:// or https:// URL with a host (a webhook's): refused at start, not at first use."""
+    raw = _raw(name)
+    if raw is None:
+        return None
+    wanted = "an http:// or https:// URL"
+    try:
+        parts = urlsplit(raw)
+        port = parts.port  # raises ValueError on a port out of range or not a number
+    except ValueError:
+        raise _bad(name, wanted, raw) from None
+    # No white space or control characters: urllib would send them in the request line.
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0 or not raw.isprintable() \
+            or " " in raw:
+        raise _bad(name, wanted, raw)
+    return raw
 
 
 def static_dir() -> Path:
@@ -249,3 +268,5 @@ class AppSettings:
     replay_sessions_kept: int = field(default_factory=lambda: integer("REPLAY_SESSIONS_KEPT", 20, minimum=1))
     # Replay sessions held in memory at once (~200 bytes an order each); one more waits (503).
     replay_tapes_loaded: int = field(default_factory=lambda: integer("REPLAY_TAPES_LOADED", 4, minimum=1))
+    # Set: each alert raised or cleared is POSTed there as JSON (app.webhook), retried, never blocking.
+    alert_webhook_url: str | None = field(default_factory=lambda: web_address("ALERT_WEBHOOK_URL"))
