@@ -32,6 +32,12 @@ class Alert:
     detail: str
 
 
+def for_merchant(raised: list[Alert], merchant: str) -> list[Alert]:
+    """What one merchant's view may see: its own alerts and the data-age one (its figures are late too),
+    never another merchant's, a channel's, a country's or the dead letters (all merchants' junk)."""
+    return [a for a in raised if a.kind == "data_age" or (a.scope == "merchant" and a.subject == merchant)]
+
+
 def level(today_so_far: int, compare_so_far: int) -> float:
     """Today's overall level against the compare day by the same time of day (1.0 with nothing to go on)."""
     return today_so_far / compare_so_far if compare_so_far > 0 else 1.0

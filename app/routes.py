@@ -109,6 +109,13 @@ def _merchant_refusal(connection: HTTPConnection, merchant: str) -> Response | N
                         headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
 
 
+def _refusal(request: Request, merchant: str | None) -> Response | None:
+    """None when this request may see the view it names: one merchant's (?merchant=), else the global."""
+    if merchant is not None:
+        return _merchant_refusal(request, merchant)
+    return None if _authorized(request) else _unauthorized_json()
+
+
 def _unauthorized_json() -> Response:
     return JSONResponse({"error": "an access token is required: ?token= or Authorization: Bearer"},
                         status_code=401, headers={"WWW-Authenticate": "Bearer"})
@@ -187,8 +194,7 @@ async def _merchant_snapshot(request: Request, merchant: str) -> Response:
 async def explain(request: Request) -> Response:
     """/api/explain?day=D&minute=HH:MM[&merchant=M]: what made one minute's figures (SalesView.explain)."""
     merchant = request.query_params.get("merchant")
-    refusal = _merchant_refusal(request, merchant) if merchant is not None else (
-        None if _authorized(request) else _unauthorized_json())
+    refusal = _refusal(request, merchant)
     if refusal is not None:
         return refusal
     minute = HH_MM.fullmatch(request.query_params.get("minute") or "")
@@ -260,10 +266,15 @@ async def prometheus(request: Request) -> Response:
 
 
 async def raised(request: Request) -> Response:
-    """/api/alerts: the alerts raised now (app.alert_watch), cleared once their subject is back."""
-    if not _authorized(request):
-        return _unauthorized_json()
+    """/api/alerts[?merchant=M]: the alerts raised now (app.alert_watch), cleared once their subject is
+    back; a merchant's view (its link, or the token) gets only what alerts.for_merchant lets it see."""
+    merchant = request.query_params.get("merchant")
+    refusal = _refusal(request, merchant)
+    if refusal is not None:
+        return refusal
     current = request.state.alerts.current
+    if merchant is not None:
+        current = alerts.for_merchant(current, merchant)
     return JSONResponse({"alerts": [{"kind": a.kind, "scope": a.scope, "subject": a.subject,
                                      "detail": a.detail} for a in current]})
 

@@ -1,5 +1,6 @@
 // salesdash browser page: one websocket, integer-cents state, textContent-only rendering.
 import { drawMap, drawMinutes, drawSeconds } from "./charts.js";
+import { AlertBanner } from "./alerts.js";
 import { ComparePanel } from "./compare.js";
 import { fit, fitOnResize } from "./fit.js";
 import { formatCents, showCents, showCount } from "./format.js";
@@ -402,5 +403,7 @@ if (merchant !== null) {
   if (requestedDay !== null) byId("net-sales-label").textContent = "Net sales";
 }
 if (requestedDay !== null) el.day.textContent = requestedDay;
+// Alerts are about now: the live pages show them, a replay of a past day does not.
+if (!replay) new AlertBanner(byId("alert-banner"), pageParams, merchant).start();
 fitOnResize([el.net, el.orders, el.aov, el.shoppers, el.heroDetail, ...el.tileLabels]);
 connect();

@@ -1,4 +1,5 @@
 // Explain this number: clicking a minute of the chart shows what made it, from /api/explain (README).
+import { credentials } from "./credentials.js";
 import { formatCents, groupThousands } from "./format.js";
 
 export class ExplainPanel {
@@ -23,9 +24,9 @@ export class ExplainPanel {
   }
 
   async open(day, minute) {
-    const q = new URLSearchParams({ day: day, minute: minute });
-    for (const key of ["token", "exp", "sig"]) if (this.params.get(key) !== null) q.set(key, this.params.get(key));
-    if (this.merchant !== null) q.set("merchant", this.merchant);
+    const q = credentials(this.params, this.merchant);
+    q.set("day", day);
+    q.set("minute", minute);
     const asked = ++this.asked;
     let body;
     try {
