@@ -35,11 +35,11 @@ TRACE = """() => { const node = document.getElementById('chart-minutes');
   return t ? {x: t.x, y: t.y, bars: node.data[0].type, on: [node.data[0].xaxis, t.xaxis || 'x']} : null; }"""
 
 
-def away_from_midnight() -> None:
-    """Today's run must fit in today: wait out the last minutes before 00:00 UTC."""
+def away_from_midnight(margin_s: float = 150) -> None:
+    """Today's run must fit in today: wait out the last `margin_s` seconds before 00:00 UTC."""
     now = datetime.now(UTC)
     left = (now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now).total_seconds()
-    if left < 150:
+    if left < margin_s:
         time.sleep(left + 2)
 
 
