@@ -33,15 +33,25 @@ from stream.core.routing import Homes
 from stream.kafka.reader import BEGINNING, Consumed, Reader
 from stream.kafka.transactions import Fenced, TransactionFailed
 from stream.worker.idle import followed, is_idle
+from stream.worker.ownership import (
+    Action,
+    CancelClaim,
+    Claim,
+    ClosePark,
+    LetGo,
+    Ownership,
+    Rebuild,
+    Retake,
+    StartReading,
+    StopReading,
+)
 from stream.worker.peers import Peers
-from stream.worker.recovery import Cancelled, Claim, Owned, recover
+from stream.worker.recovery import Cancelled, Owned, recover
+from stream.worker.recovery import Claim as Recovery
 
 log = logging.getLogger("salesdash.stream")
 MAX_DEAD_LETTER_BYTES = 1_048_576  # a value larger than this is cut: the dead letter must always fit
 MAX_DETAIL = 1_000
-# A member whose partition moved hears of the rebalance at its next heartbeat (each second at most, see
-# membership.py) and lets it go; one that heard nothing this long after giving a partition up still owns it.
-RETAKE_AFTER_S = 3.0
 
 
 @dataclass
@@ -55,16 +65,14 @@ class OrdersConsumer(threading.Thread):
     def __init__(self, settings: Settings, hold_first_publish: Path | None = None) -> None:
         super().__init__(name="orders-consumer", daemon=True)
         self.settings = settings
-        self.owned: dict[int, Owned] = {}
-        self.reading: set[int] = set()
+        self.owned: dict[int, Owned] = {}  # the counted partitions' state and writer
         self.counted = 0
         self.fenced = 0  # partitions given up because their writer could never commit again
         self.failed: BaseException | None = None
         self._homes = Homes(settings.orders_partitions)
-        self._claims: dict[int, tuple[Claim, Future[Owned]]] = {}
+        self._ownership = Ownership()  # decides what is claimed, counted, parked, given up
+        self._claims: dict[int, tuple[Recovery, Future[Owned]]] = {}
         self._parked: dict[int, Owned] = {}  # let go in a rebalance: kept in case it comes back
-        self._assigned: set[int] = set()  # what the group last said this worker owns
-        self._given_up: dict[int, float] = {}  # its writer lost: taken again at this monotonic time
         self._commands: queue.Queue[_Command] = queue.Queue()
         self._stop_event = threading.Event()
         self._recoveries = ThreadPoolExecutor(settings.orders_partitions, thread_name_prefix="recovery")
@@ -85,6 +93,10 @@ class OrdersConsumer(threading.Thread):
 
     def own(self, partitions: set[int]) -> Future[None]:
         return self._submit(_Command("own", partitions))
+
+    @property
+    def reading(self) -> set[int]:
+        return self._ownership.counted
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop_event.set()
@@ -112,13 +124,13 @@ class OrdersConsumer(threading.Thread):
             while not self._stop_event.is_set():
                 self._handle_commands(block=not self.reading, timeout=0.02 if self._claims else 0.2)
                 self._adopt_recovered()
-                self._retake_due()
+                self._act(self._ownership.tick(time.monotonic()))
                 if self.reading:
                     batch = self._input.take(self.settings.batch_max, self.settings.batch_within_ms / 1000)
                     self._count(batch)
                 self._publish_due()
                 self._follow_idle()
-            self._let_go(set(self.owned), snapshot=True)  # a graceful stop hands everything over
+            self._act(self._ownership.stopping())
         except BaseException as exc:  # a broken consumer must take the worker down, not idle silently
             self.failed = exc
             log.exception("orders consumer failed")
@@ -140,87 +152,94 @@ class OrdersConsumer(threading.Thread):
             block = False
             try:
                 if command.kind == "pause":
-                    self._pause(command.partitions)
+                    self._act(self._ownership.revoked(command.partitions))
                 else:
-                    self._own(command.partitions)
+                    self._act(self._ownership.assigned_now(command.partitions))
+                    log.info("owning partitions %s (recovering %s)", sorted(command.partitions),
+                             sorted(self._claims))
                 command.done.set_result(None)
             except BaseException as exc:
                 command.done.set_exception(exc)
                 raise
 
-    def _pause(self, partitions: set[int]) -> None:
-        self._assigned -= partitions
-        for partition in partitions:
-            self._given_up.pop(partition, None)
-        for partition in partitions & set(self._claims):
-            claim, _ = self._claims.pop(partition)
-            claim.cancel()  # answered at once: a claim in progress finishes first, no later one starts
-        # With a snapshot, so whoever gets a partition next starts where this worker stops; the commits
-        # of all partitions run at once.
-        self._let_go(partitions & set(self.owned), snapshot=True)
-
-    def _own(self, partitions: set[int]) -> None:
-        self._assigned = set(partitions)
-        self._given_up.clear()  # the group has spoken: what it assigns here is claimed below, with the rest
-        for partition in set(self._claims) - partitions:
-            self._claims.pop(partition)[0].cancel()
-        self._let_go(set(self.owned) - partitions, snapshot=True)
-        for partition in set(self._parked) - partitions:
-            self._parked.pop(partition).writer.close()
-        for partition in sorted(partitions - set(self.owned) - set(self._claims)):
-            self._claim(partition, self._parked.pop(partition, None))
-        log.info("owning partitions %s (recovering %s)", sorted(partitions), sorted(self._claims))
+    def _act(self, actions: list[Action]) -> None:
+        """Carry out what the ownership machine decided, in its order."""
+        for action in actions:
+            if isinstance(action, Claim):
+                self._claim(action.partition, self._parked.pop(action.partition, None)
+                            if action.from_parked else None)
+            elif isinstance(action, Retake):
+                log.warning("partition %d is still assigned here: taking it again with a fresh writer",
+                            action.partition)
+                self._claim(action.partition, None)
+            elif isinstance(action, Rebuild):
+                # The caller carries on from the rebuilt state; a claim that failed is retried like any other.
+                wait([self._claim(action.partition, None)])
+                self._adopt_recovered()
+            elif isinstance(action, CancelClaim):
+                self._cancel(action.partition)
+            elif isinstance(action, LetGo):
+                self._let_go(action)
+            elif isinstance(action, ClosePark):
+                self._parked.pop(action.partition).writer.close()
+            elif isinstance(action, StartReading):
+                self._start_reading(action.partition)
+            elif isinstance(action, StopReading):
+                self._stop_reading(action.partition)
 
     def _claim(self, partition: int, parked: Owned | None) -> Future[Owned]:
-        claim = Claim(partition)
+        claim = Recovery(partition)
         future = self._recoveries.submit(recover, self.settings, claim, self._homes, parked)
         self._claims[partition] = (claim, future)
         return future
 
-    def _retake_due(self) -> None:
-        """Take again a partition given up that the group still assigns here: nobody else counts it (a
-        transaction the broker aborted for its timeout, with no other member, leaves it to us)."""
-        now = time.monotonic()
-        for partition, due in list(self._given_up.items()):
-            if due > now:
-                continue
-            del self._given_up[partition]
-            if partition in self._assigned and partition not in self.owned and partition not in self._claims:
-                log.warning("partition %d is still assigned here: taking it again with a fresh writer",
-                            partition)
-                self._claim(partition, None)
+    def _cancel(self, partition: int) -> None:
+        claim, future = self._claims.pop(partition)
+        claim.cancel()  # answered at once: a claim in progress finishes first, no later one starts
+        future.add_done_callback(_close_result)
 
     def _adopt_recovered(self) -> None:
-        for partition, (claim, future) in list(self._claims.items()):
+        for partition, (_, future) in list(self._claims.items()):
             if not future.done():
                 continue
             del self._claims[partition]
             try:
                 owned = future.result()
             except Cancelled:
+                self._act(self._ownership.recovery_cancelled(partition))
                 continue
             except Exception as exc:  # the broker went away meanwhile: try again
                 log.error("recovering partition %d failed (%s); retrying", partition, exc)
-                self._claim(partition, None)
+                self._act(self._ownership.recovery_failed(partition))
                 continue
-            if claim.cancelled:
+            actions = self._ownership.recovered(partition)
+            if not actions:  # cancelled meanwhile: nobody counts with its writer
                 owned.writer.close()
                 continue
-            owned.quiet_since = time.monotonic()
             self.owned[partition] = owned
-            end = owned.state.end
-            self._input.assign({(self.settings.orders_topic, partition): BEGINNING if end is None else end})
-            self.reading.add(partition)
-            log.info("counting partitions %s", sorted(self.reading))
+            self._act(actions)
 
-    def _let_go(self, partitions: set[int], snapshot: bool) -> None:
+    def _start_reading(self, partition: int) -> None:
+        owned = self.owned[partition]
+        owned.quiet_since = time.monotonic()
+        end = owned.state.end
+        self._input.assign({(self.settings.orders_topic, partition): BEGINNING if end is None else end})
+        log.info("counting partitions %s", sorted(self.reading))
+
+    def _stop_reading(self, partition: int) -> None:
+        owned = self.owned.pop(partition, None)
+        if owned is not None:
+            owned.writer.close()
+        self._input.unassign({(self.settings.orders_topic, partition)})
+
+    def _let_go(self, action: LetGo) -> None:
         """Publish what is pending (and a snapshot, so the next owner starts where this one stops), then
         stop reading: whoever takes over finds every record of ours in the log."""
-        leaving = {p: self.owned[p] for p in sorted(partitions) if p in self.owned}
+        leaving = {p: self.owned[p] for p in action.partitions}
         failed: dict[int, Exception] = {}
         for partition, owned in leaving.items():  # every commit is started before any is waited for
             try:
-                self._publish(partition, owned, snapshot=snapshot)
+                self._publish(partition, owned, snapshot=action.snapshot)
             except Exception as exc:
                 failed[partition] = exc
         for partition, owned in leaving.items():
@@ -228,16 +247,19 @@ class OrdersConsumer(threading.Thread):
                 if partition in failed:
                     raise failed[partition]
                 self._wait_commit(partition)
-                self._parked[partition] = owned
+                if action.park:
+                    self._parked[partition] = owned
+                else:
+                    owned.writer.close()
+                self._act(self._ownership.let_go_done(partition, ok=True))
             except Exception as exc:  # fenced, aborted, or Kafka out of reach: the next owner counts them
                 log.warning("partition %d: its last records were not published (%s); its next owner counts "
                             "them", partition, exc)
                 owned.writer.close()
+                self._act(self._ownership.let_go_done(partition, ok=False))
             self.owned.pop(partition, None)
-        gone = partitions & self.reading
-        if gone:
-            self._input.unassign({(self.settings.orders_topic, p) for p in gone})
-            self.reading -= gone
+        if leaving:
+            self._input.unassign({(self.settings.orders_topic, p) for p in leaving})
 
     # -- counting -----------------------------------------------------------------------------------
 
@@ -299,7 +321,7 @@ class OrdersConsumer(threading.Thread):
         (a checkpoint names it, so a recount passes it over too) and dead-letter it."""
         log.error("partition %d: %s; rebuilding it and passing the record over", partition, poison)
         record = next(m for m in run if m.offset() == poison.offset)
-        self._rebuild(partition)
+        self._act(self._ownership.rebuild(partition))
         rebuilt = self.owned.get(partition)
         if rebuilt is not None:
             rebuilt.state.skip.add(poison.offset)
@@ -408,35 +430,17 @@ class OrdersConsumer(threading.Thread):
             pending.result()  # raises Fenced or TransactionFailed
 
     def _failed(self, partition: int, error: Exception) -> None:
-        owned = self.owned.pop(partition, None)
         self._pending_commits.pop(partition, None)
-        if partition in self.reading:
-            self._input.unassign({(self.settings.orders_topic, partition)})
-            self.reading.discard(partition)
-        if owned is not None:
-            owned.writer.close()
         if isinstance(error, Fenced):
             # A newer owner may hold it (this worker was cut off: paused, stalled, partitioned away), or the
             # broker aborted a transaction that outlived its timeout. Nothing of the writer was committed.
             self.fenced += 1
             log.warning("partition %d: its writer can never commit again (%s); giving the partition up, "
                         "to take it again if the group still assigns it here", partition, error)
-            self._given_up[partition] = time.monotonic() + RETAKE_AFTER_S
+            self._act(self._ownership.fenced(partition, time.monotonic()))
             return
         log.error("publishing partition %d failed (%s); rebuilding it from the log", partition, error)
-        self._rebuild(partition)
-
-    def _rebuild(self, partition: int) -> None:
-        """Memory is ahead of the log: claim the partition again and recover it, the others counting on."""
-        owned = self.owned.pop(partition, None)
-        if owned is not None:
-            owned.writer.close()
-        if partition in self.reading:
-            self._input.unassign({(self.settings.orders_topic, partition)})
-            self.reading.discard(partition)
-        # The caller carries on from the rebuilt state; a claim that failed is retried like any other.
-        wait([self._claim(partition, None)])
-        self._adopt_recovered()
+        self._act(self._ownership.rebuild(partition))
 
     def _hold_for_test(self, partition: int) -> None:
         # Only with STREAM_TEST_HOLD_FIRST_PUBLISH: a successor's first publish waits until a test lets it,
@@ -457,3 +461,9 @@ class OrdersConsumer(threading.Thread):
                 return
             command.done.set_exception(RuntimeError("the orders consumer stopped"))
 
+
+
+def _close_result(future: Future[Owned]) -> None:
+    """A cancelled claim that still finished holds a writer nobody counts with: let it go."""
+    if not future.cancelled() and future.exception() is None:
+        future.result().writer.close()
