@@ -66,7 +66,7 @@ def test_the_banner_lists_what_each_page_may_see_and_clears_when_the_alert_ends(
 
     until = now + 3_600_000
     tab.goto(links.url(app.url, TOKEN, "m00001", until))
-    shown = wait_until(lambda: (s := _shown(tab))["items"] == {silent_m1, old} and s, 15,
+    shown = wait_until(lambda: (s := _shown(tab))["items"] == {silent_m1, old} and s, 30,
                        message="m00001's banner: its own silence and the data age")
     # 72 orders of $25.00 today: the counter has finished its animation before the picture is taken.
     wait_until(lambda: tab.text_content("#net-sales") == "$1,800.00", 10, message="m00001's net sales")
@@ -82,9 +82,9 @@ def test_the_banner_lists_what_each_page_may_see_and_clears_when_the_alert_ends(
         seen.update(shown["items"])
         return shown
 
-    wait_until(lambda: (s := banner(False))["items"] == {old} and not s["hidden"], 15,
+    wait_until(lambda: (s := banner(False))["items"] == {old} and not s["hidden"], 30,
                message="m00002's banner: the data age")
-    wait_until(lambda: (s := banner(True))["hidden"] and not s["items"], 25, interval=0.5,
+    wait_until(lambda: (s := banner(True))["hidden"] and not s["items"], 40, interval=0.5,
                message="m00002's banner cleared")
     assert seen == {old}  # never another merchant's silence
     assert errors == []

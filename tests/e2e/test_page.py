@@ -71,7 +71,8 @@ def test_the_counter_rises_with_live_orders_and_every_figure_lands_on_the_exact_
     tab, errors = page
     tab.goto(stack.url)
     tab.wait_for_selector("#conn[data-state=live]", timeout=15_000)
-    assert tab.text_content("#aov") == "$0.00"  # an empty day: zero, not a dash, once the server says so
+    # an empty day: zero, not a dash, once the server says so (its snapshot follows the socket's opening)
+    tab.wait_for_function("document.querySelector('#aov').textContent === '$0.00'", timeout=15_000)
     load = processes.start("loadgen", "-m", "loadgen", "run", "--rate", "80", "--duration", "6")
 
     readings = []
