@@ -239,7 +239,7 @@ class OrdersConsumer(threading.Thread):
         failed: dict[int, Exception] = {}
         for partition, owned in leaving.items():  # every commit is started before any is waited for
             try:
-                self._publish(partition, owned, snapshot=action.snapshot)
+                self._publish(partition, owned, snapshot=True)
             except Exception as exc:
                 failed[partition] = exc
         for partition, owned in leaving.items():

@@ -47,11 +47,11 @@ class CancelClaim:
 
 @dataclass(frozen=True)
 class LetGo:
-    """Publish what is pending (with a snapshot if asked), wait for it and stop reading; on success keep
-    the state parked if `park`, else close it. Each outcome comes back as `let_go_done`."""
+    """Publish what is pending with a snapshot (the next owner starts where this one stops), wait for it
+    and stop reading; on success keep the state parked if `park`, else close it. Each outcome comes back
+    as `let_go_done`."""
 
     partitions: tuple[int, ...]
-    snapshot: bool
     park: bool
 
 
@@ -174,4 +174,4 @@ class Ownership:
         self.counted -= partitions
         if park:
             self._to_park |= partitions
-        return [LetGo(tuple(sorted(partitions)), snapshot=True, park=park)]
+        return [LetGo(tuple(sorted(partitions)), park=park)]

@@ -62,7 +62,7 @@ def test_an_assignment_without_a_partition_being_claimed_cancels_its_claim() -> 
 
 def test_an_assignment_lets_go_of_what_moved_without_parking_it() -> None:
     machine = counting(0, 1, 2)
-    assert machine.assigned_now({0}) == [LetGo((1, 2), snapshot=True, park=False)]
+    assert machine.assigned_now({0}) == [LetGo((1, 2), park=False)]
     machine.let_go_done(1, ok=True)
     assert (machine.counted, machine.parked) == ({0}, set())
 
@@ -78,7 +78,7 @@ def test_revoked_mid_claim_cancels_the_claim_and_its_late_result_is_not_counted(
 
 def test_revoked_partitions_are_published_and_parked() -> None:
     machine = counting(0, 1, 2)
-    assert machine.revoked({1, 2}) == [LetGo((1, 2), snapshot=True, park=True)]
+    assert machine.revoked({1, 2}) == [LetGo((1, 2), park=True)]
     machine.let_go_done(1, ok=True)
     machine.let_go_done(2, ok=False)  # its last publish failed: its writer is closed, nothing kept
     assert (machine.assigned, machine.counted, machine.parked) == ({0}, {0}, {1})
@@ -144,7 +144,7 @@ def test_a_publish_failure_rebuilds_the_partition() -> None:
 def test_a_graceful_stop_hands_everything_over() -> None:
     machine = counting(0, 2)
     machine.assigned_now({0, 1, 2})
-    assert machine.stopping() == [LetGo((0, 2), snapshot=True, park=True)]
+    assert machine.stopping() == [LetGo((0, 2), park=True)]
 
 
 PARTITIONS = st.integers(0, 5)
