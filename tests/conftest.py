@@ -19,6 +19,7 @@ from hypothesis import settings
 from playwright.sync_api import ConsoleMessage, Dialog, Page, sync_playwright
 
 from broker import Broker, free_port
+from tests.support import schedule
 
 # Property tests: `make check` runs a fixed seed and a bounded count, `make test` more examples on a new seed.
 settings.register_profile("check", derandomize=True, database=None, deadline=None, max_examples=30)
@@ -111,6 +112,10 @@ def processes(env: dict[str, str], tmp_path: Path, request: pytest.FixtureReques
     if any(report is not None and report.failed for report in reports):
         for name, _ in procs.running:
             sys.stderr.write(f"\n----- {name} log -----\n{procs.log(name)[-4000:]}\n")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items[:] = schedule.longest_first(items, schedule.measured())
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
