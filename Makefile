@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# pytest-xdist workers, one broker each: most real-broker tests wait on Kafka and timeouts, not the CPU
+TEST_WORKERS ?= 3
 
 .PHONY: demo test check lint format install jars chromium broker bench clean
 
@@ -12,7 +14,7 @@ demo: install jars  ## run Kafka + worker + app + load locally; prints the URL; 
 test: install jars chromium  ## everything: lint, types, unit, integration on a real broker, browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest --hypothesis-profile=full -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --hypothesis-profile=full -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 check: install  ## fast: lint, types and the tests that need no broker or browser
 	$(BIN)/ruff check .
