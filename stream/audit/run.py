@@ -93,7 +93,7 @@ def audit(settings: Settings, topic: str, day: Day,
         restored = journal.restore(records)
         if restored:
             say(f"resuming the audit from {journal.path}: {restored:,} records already read")
-        journal.save(records, force=True)
+        journal.save(records)
 
     def batch_read(n: int) -> None:
         if journal is not None:
@@ -104,8 +104,6 @@ def audit(settings: Settings, topic: str, day: Day,
         source.read(settings, records, partitions, on_progress=batch_read)
 
     counted = settle(settings.rules, records, day, read)
-    if journal is not None:
-        journal.save(records, force=True)  # read to the end: a run stopped now only recounts
     verdict = compare(shown, counted, day_closed=counted.day_closed)
     return Audit(day, topic, shown, loaded, counted, verdict, records.rounds, started, _now())
 

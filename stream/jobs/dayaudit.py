@@ -4,15 +4,15 @@
 The first state line fixes the audit's cut: where the snapshot and aggregates topics were read to (so a
 resumed run folds the very same view, however the log has grown), the view's offsets (a refold that
 does not give them back is of another log: started afresh), each `orders` partition's stop, and when
-the audit started. Each half second the records read since the last state follow, in the day archive's
-line format, then a state with how far each partition was read. Started again, the audit folds the view
-to the saved ends, takes the journal's records back and reads each partition on from where it stopped:
-the same records, so the same recount and the same report, but for the time fields (RUN_TIME_FIELDS).
+the audit started. After each batch the reader takes (up to 10,000 records) the records read since the
+last state follow, in the day archive's line format, then a state with how far each partition was read.
+Started again, the audit folds the view to the saved ends, takes the journal's records back and reads
+each partition on from where it stopped: the same records, so the same recount and the same report,
+but for the time fields (RUN_TIME_FIELDS).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from stream.jobs.journal import Journal
 from stream.kafka.reader import Key
 from stream.replay import archive
 
-SAVE_EVERY_S = 0.5
 # What differs between an interrupted audit and one never interrupted: when it ran. A resumed run keeps
 # the first run's started_ms; the JSON's ms and elapsed_ms and the report's generated_ms (shown in its
 # <time id="generated">) are the time of the run that finished.
@@ -39,7 +38,6 @@ class AuditJournal:
         self.journal = Journal(path, self._identity, restart)
         self.cut: dict[str, Any] = {}  # the state's fixed part: started_ms, ends, view offsets, stops
         self._saved = 0  # records of DayRecords.records in the journal
-        self._at = time.monotonic()
 
     @property
     def path(self) -> Path:
@@ -80,13 +78,10 @@ class AuditJournal:
         records.rounds = max(0, state["rounds"] - 1) if records.open() else state["rounds"]
         return self._saved
 
-    def save(self, records: DayRecords, force: bool = False) -> None:
-        """The records read since the last save and how far each partition got; at most each half second
-        unless `force`. Call between batches: `records` must agree with itself."""
-        now = time.monotonic()
-        if not force and now - self._at < SAVE_EVERY_S:
-            return
-        self._at = now
+    def save(self, records: DayRecords) -> None:
+        """The records read since the last save and how far each partition got, each batch: a stopped
+        run loses one batch at most, whatever the read's speed. Call between batches, when `records`
+        agrees with itself."""
         new = records.records[self._saved:]
         lines = [archive.fields_line(r.partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
                  for r in new]

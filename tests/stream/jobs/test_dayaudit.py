@@ -47,7 +47,7 @@ def read(log: Log, records: DayRecords, journal: AuditJournal | None, batch: int
             more = all(reading.add(partition, r.offset, r.timestamp_ms, r.key, r.value, r.headers)
                        for r in rows[first:first + batch])
             if journal is not None:
-                journal.save(records, force=True)
+                journal.save(records)
             if not more:
                 break
 
@@ -69,7 +69,7 @@ def test_a_read_stopped_at_any_byte_of_its_journal_resumes_to_the_records_of_an_
     path = tmp_path_factory.mktemp("audit") / "audit.json.progress"
     journal = opened(path)
     first = fresh()
-    journal.save(first, force=True)  # as run.audit does before reading
+    journal.save(first)  # as run.audit does before reading
     read(LOG, first, journal, batch)
     journal.close()
     raw = path.read_bytes()
