@@ -9,7 +9,7 @@ checkpoint, then `close_days`): the audit and the report hold that against the r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -18,7 +18,7 @@ from stream.core.checkpoint import Checkpoint, Unreadable, link
 from stream.core.partition import Range
 from stream.core.salesview import SalesView
 from stream.core.snapshot import PartitionSnapshot, SnapshotFold
-from stream.kafka.reader import BEGINNING, END, Reader
+from stream.kafka.reader import BEGINNING, END, Key, Reader
 
 log = logging.getLogger("salesdash.stream")
 
@@ -37,14 +37,16 @@ def _reading(settings: Settings, purpose: str, reader: Reader | None) -> Iterato
 
 
 def read_snapshots(settings: Settings, partitions: list[int], with_tables: bool, reader: Reader | None = None,
-                   details: bool = False) -> tuple[dict[int, PartitionSnapshot], int]:
+                   details: bool = False, stops: Mapping[Key, int] | None = None
+                   ) -> tuple[dict[int, PartitionSnapshot], int]:
     """The newest snapshot of each partition that has one, and how many records could not be read.
-    `details`: the merchants' details too (from the state topic), without the worker's other tables."""
+    `details`: the merchants' details too (from the state topic), without the worker's other tables.
+    `stops`: read each partition only up to this offset (0 where it has none), else to the end."""
     folds = {p: SnapshotFold(p, tables=with_tables) for p in partitions}
     topics = [settings.snapshots_topic, *([settings.state_topic] if with_tables or details else [])]
     with _reading(settings, "snapshots", reader) as source:
         keys = {(topic, p): BEGINNING for topic in topics for p in partitions}
-        source.assign(keys, {key: END for key in keys})
+        source.assign(keys, {key: END if stops is None else stops.get(key, 0) for key in keys})
         for message in source.records():
             folds[message.partition()].add(message.key(), message.value())
     found = {p: snap for p, fold in folds.items() if (snap := fold.result(with_tables)) is not None}
@@ -106,6 +108,9 @@ class LoadedView:
     """The view as of the end of the aggregates log, and how the fold went."""
 
     view: SalesView
+    # (topic, partition) -> the offset the snapshot and aggregates topics were read up to: load_view given
+    # these folds the same view again, however the log has grown since
+    ends: dict[Key, int] = field(default_factory=dict)
     snapshots: int = 0  # partitions started from a snapshot
     checkpoints: int = 0  # checkpoint records accepted
     unreadable: int = 0  # snapshot or aggregates records that could not be read (skipped)
@@ -117,22 +122,23 @@ class LoadedView:
 
 
 def load_view(settings: Settings, on_progress: Callable[[int], None] = lambda accepted: None,
-              batch: int = 2000) -> LoadedView:
+              batch: int = 2000, ends: Mapping[Key, int] | None = None) -> LoadedView:
     """What any app process shows once it has caught up: every partition of the aggregates topic started
     from its newest snapshot, its checkpoints after that folded in log order to the end of the log as it
-    stands, and the days closed everywhere compacted after each batch, as the app's feed does."""
+    stands, and the days closed everywhere compacted after each batch, as the app's feed does.
+    `ends` (the `ends` of an earlier load): its partitions, each read only up to its offset there."""
     topic = settings.aggregates_topic
     loaded = LoadedView(SalesView(settings.rules))
     reader = Reader.open(settings, "view", missing_is_empty=True)
     try:
-        partitions = reader.partitions(topic)
-        found, loaded.unreadable = read_snapshots(settings, partitions, False)
+        partitions = reader.partitions(topic) if ends is None else sorted({p for t, p in ends if t == topic})
+        found, loaded.unreadable = read_snapshots(settings, partitions, False, reader, stops=ends)
         loaded.snapshots = len(found)
         for partition, snapshot in found.items():
             loaded.marks[partition] = [(snapshot.state.end, snapshot.state.watermark)]
         starts = start_from_snapshots(loaded.view, partitions, found)
         keys = {(topic, p): start for p, start in starts.items()}
-        reader.assign(keys, {key: END for key in keys})
+        reader.assign(keys, {key: END if ends is None else ends.get(key, 0) for key in keys})
         while not reader.done:
             messages = reader.take(batch, 1.0, eager=True)
             for message in messages:
@@ -140,6 +146,9 @@ def load_view(settings: Settings, on_progress: Callable[[int], None] = lambda ac
             if messages:
                 loaded.view.close_days(len(partitions))
                 on_progress(loaded.checkpoints)
+        read = [(t, p) for t in (settings.snapshots_topic, topic) for p in partitions]
+        # a partition missing from end_offsets was empty or missing: nothing of it was read
+        loaded.ends = dict(ends) if ends is not None else {k: reader.end_offsets.get(k, 0) for k in read}
     finally:
         reader.close()
     return loaded

@@ -99,9 +99,16 @@ def recount(records: Iterable[Any], day: str, partitions: int, *, grace_ms: int 
         con.execute(sql.CANDIDATES)
         passes = _settle(con, allowed_lateness_ms, dedupe_horizon_ms)
         found = figures.day_figures(con, start, grace_ms, allowed_lateness_ms, partitions)
+    except (duckdb.InterruptException, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and str(exc) != INTERRUPTED:
+            raise
+        raise KeyboardInterrupt from None  # a signal mid-query (SIGTERM, Ctrl-C) is an interrupt as anywhere
     finally:
         con.close()
     return DayRecount(day=day, passes=passes, **found)
+
+
+INTERRUPTED = "Query interrupted"  # DuckDB's RuntimeError when a Python signal handler raised mid-query
 
 
 def _connection() -> duckdb.DuckDBPyConnection:

@@ -22,7 +22,7 @@ import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,11 +97,16 @@ class ArchiveWriter:
 
 def line(record: Any) -> bytes:
     """A record's line in the archive: a confluent-kafka Message (or anything with its accessors)."""
-    doc: dict[str, Any] = {"p": record.partition(), "o": record.offset(), "t": record.timestamp()[1],
-                           "k": _text(record.key()), "v": _text(record.value())}
-    headers = record.headers()
+    return fields_line(record.partition(), record.offset(), record.timestamp()[1], record.key(),
+                       record.value(), record.headers())
+
+
+def fields_line(partition: int, offset: int, timestamp: int, key: bytes | None, value: bytes | None,
+                headers: Sequence[tuple[str, bytes | None]] | None) -> bytes:
+    """A record's line in the archive, from its fields."""
+    doc: dict[str, Any] = {"p": partition, "o": offset, "t": timestamp, "k": _text(key), "v": _text(value)}
     if headers:
-        doc["h"] = [[name, _text(value)] for name, value in headers]
+        doc["h"] = [[name, _text(raw)] for name, raw in headers]
     return orjson.dumps(doc) + b"\n"
 
 

@@ -11,11 +11,16 @@ import subprocess
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+from confluent_kafka import Producer
 
-from tests.conftest import Processes, wait_until
+from stream.jobs.dayaudit import RUN_TIME_FIELDS
+from tests.conftest import App, Processes, wait_until
 from tests.e2e.test_loadgen_kafka import Record, records
+from tests.support.checks import offsets_reach_the_end
 
 pytestmark = pytest.mark.kafka
 
@@ -142,3 +147,86 @@ def test_an_export_stopped_then_killed_then_finished_writes_the_archive_of_an_un
 
     assert out.read_bytes() == whole.read_bytes()
     assert not (tmp_path / "day.jsonl.gz.progress").exists()
+
+
+def saved_records(journal: Path) -> int:
+    """How many records the journal holds up to its last whole state line (what a resumed run takes
+    back): its lines before that state, but the header and the earlier states."""
+    data = journal.read_bytes() if journal.exists() else b""
+    state = data.rfind(b'\n{"state":')
+    while state >= 0 and data.find(b"\n", state + 1) < 0:  # the last state cut short by a kill
+        state = data.rfind(b'\n{"state":', 0, state)
+    before = data[:state + 1]
+    return before.count(b"\n") - 1 - before.count(b'\n{"state":') if state >= 0 else 0
+
+
+def without_run_times(doc: dict[str, Any]) -> dict[str, Any]:
+    """The audit's JSON but for the times of the run (the report's are not in its JSON)."""
+    return {key: value for key, value in doc.items() if key not in RUN_TIME_FIELDS}
+
+
+def stop_worker(processes: Processes) -> None:
+    """Stop the worker: nothing more is published, so every audit from now on sees the same aggregates."""
+    worker = next(p for name, p in processes.running if name == "stream")
+    os.killpg(worker.pid, signal.SIGTERM)
+    worker.wait(30)
+
+
+def test_an_audit_and_a_report_stopped_then_killed_then_finished_write_what_an_uninterrupted_run_writes(
+    stack: App, processes: Processes, tmp_path: Path
+) -> None:
+    made = processes.run("-m", "loadgen", "backfill", "--orders", "60000", *BACKFILL)
+    assert made.returncode == 0, made.stderr
+    env = processes.env
+    offsets_reach_the_end(stack, env["KAFKA_BOOTSTRAP"], env["ORDERS_TOPIC"])
+    stop_worker(processes)
+    (tmp_path / "whole").mkdir()
+    audit = ("-m", "stream", "audit", "--day", DAY, "--json")
+    report = ("-m", "stream", "report", "--day", DAY, "--out")
+    # The uninterrupted runs, side by side (sooner done).
+    whole = [processes.start("whole-audit", *audit, str(tmp_path / "whole" / "audit.json")),
+             processes.start("whole-report", *report, str(tmp_path / "whole" / "day.html"))]
+    assert [job.wait(120) for job in whole] == [0, 0], \
+        [processes.log("whole-audit"), processes.log("whole-report")]
+    expected = orjson.loads((tmp_path / "whole" / "audit.json").read_bytes())
+    total = expected["recount"]["records"]
+
+    out, journal = tmp_path / "audit.json", tmp_path / "audit.json.progress"
+    read = r"progress: auditing \S+: reading the day's records: ([\d,]+)"
+    args = (*audit, str(out))
+    # Killed at its first save of records, early in the read (~2 s here): a run killed before it would
+    # fold a new cut when started again, one killed in the recount would leave nothing to read.
+    stopped = interrupt(processes, "audit-1", args, read, 1, signal.SIGTERM,
+                        saved=lambda: saved_records(journal) > 0)
+    assert stopped.returncode == 130 and "error: interrupted" in processes.log("audit-1")
+    assert not out.exists()
+    first = saved_records(journal)
+    html, html_journal = tmp_path / "day.html", tmp_path / "day.html.progress"
+    interrupt(processes, "report-1", (*report, str(html)), read, 1, signal.SIGKILL,
+              saved=lambda: saved_records(html_journal) > 0)
+    assert not html.exists()
+    # The aggregates log grows past the cut the stopped runs folded to: a resumed run must not fold it.
+    producer = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP"]})
+    producer.produce(env["AGGREGATES_TOPIC"], b"not a checkpoint", partition=0)
+    assert producer.flush(10) == 0
+
+    interrupt(processes, "audit-2", args, read, 1, signal.SIGKILL,
+              saved=lambda: saved_records(journal) > first)
+    assert f"resuming the audit from {journal}: {first:,} records already read" in processes.log("audit-2")
+    started = orjson.loads(journal.read_bytes().split(b"\n")[1])["state"]["started_ms"]
+    last = processes.run(*args)
+    assert last.returncode == 0, last.stderr
+    assert progress(last.stderr, r"resuming the audit from \S+: ([\d,]+) records already read") > first
+    resumed = orjson.loads(out.read_bytes())
+    assert expected["ms"] <= started == resumed["started_ms"] < resumed["ms"]  # the first stopped run's
+    assert orjson.dumps(without_run_times(resumed)) == orjson.dumps(without_run_times(expected))
+    assert resumed["recount"]["records"] == total > 0 and resumed["view"]["unreadable"] == 0
+    assert not journal.exists()
+
+    finished = processes.run(*report, str(html))
+    assert finished.returncode == 0, finished.stderr
+    assert "resuming the audit from" in finished.stderr
+    generated = re.compile(rb'<time id="generated">[^<]*</time>')  # generated_ms, the one run time shown
+    assert generated.sub(b"", html.read_bytes()) == generated.sub(b"", (tmp_path / "whole" / "day.html")
+                                                                   .read_bytes())
+    assert not html_journal.exists()

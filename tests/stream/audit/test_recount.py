@@ -7,6 +7,7 @@ the code under test. One test also checks the recount against the live core on a
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import defaultdict
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -18,6 +19,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.audit import day_records
 from stream.audit.murmur2 import murmur2, partition_for
 from stream.audit.recount import DayRecount, Record, recount
 from stream.core.partition import PartitionState
@@ -828,3 +830,29 @@ def test_a_topic_grown_past_its_homes_is_recounted_with_merchants_on_their_first
     log.add(after, partition=home(merchant), headers=(("rerouted_from", b"orders/x/0"),))
     result = recount(log.records, DAY, 16, homes=N)
     assert (result.totals["orders"], result.totals["gross_cents"]) == (2, 3_000)
+
+
+def test_a_signal_mid_query_is_an_interrupt_not_a_query_error() -> None:
+    """SIGTERM (the CLI's handler raises KeyboardInterrupt) can come while DuckDB runs a query, which then
+    raises RuntimeError('Query interrupted'): it must reach the CLI as the interrupt it answers in one line
+    (exit 130) and resumes from, not as a traceback."""
+    records = list(day_records(DAY, 30_000, N, seed=5))  # a recount of about a second: the alarms land in it
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    outcomes = []
+    try:
+        for delay in (0.02, 0.1, 0.2, 0.4):
+            signal.setitimer(signal.ITIMER_REAL, delay)
+            try:
+                recount(records, DAY, N)
+                outcomes.append("finished")
+            except KeyboardInterrupt:
+                outcomes.append("interrupted")
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert "interrupted" in outcomes
