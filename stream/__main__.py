@@ -63,7 +63,9 @@ def worker(argv: list[str]) -> None:
         sys.exit(f"error: cannot prepare Kafka topics: {exc}")
     from stream.worker.membership import worker_app
 
-    sys.argv = ["stream", "worker", "--loglevel", args.loglevel, "--without-web"]
+    # faust spells two of the levels its own way (warn, crit): it exits 2 on "warning".
+    level = {"warning": "warn", "critical": "crit"}.get(args.loglevel, args.loglevel)
+    sys.argv = ["stream", "worker", "--loglevel", level, "--without-web"]
     worker_app(settings, args.hold_first_publish).main()
 
 
