@@ -36,6 +36,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (try: python -m stream --help)\n")
 
 
+LOGLEVELS = ("debug", "info", "warning", "error", "critical")  # Python's names, as operators know them
+
+
+def faust_loglevel(level: str) -> str:
+    """faust spells two of the levels its own way (warn, crit): it exits 2 on "warning"."""
+    return {"warning": "warn", "critical": "crit"}.get(level, level)
+
+
 def worker(argv: list[str]) -> None:
     parser = _Parser(
         prog="python -m stream", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -48,7 +56,7 @@ def worker(argv: list[str]) -> None:
                     "verified, 1 differs); report: the day as a self-contained HTML file, verdict included.\n"
                     "Configuration comes from environment variables (see README): KAFKA_BOOTSTRAP, ...")
     parser.add_argument("--loglevel", default="info",
-                        choices=["debug", "info", "warning", "error", "critical"])
+                        choices=LOGLEVELS)
     # A test hook, never for production: a new owner holds its first publish of each partition until this
     # file exists (at most 120 s), so a test can have a fenced predecessor try to write first.
     parser.add_argument("--hold-first-publish", type=Path, default=None, help=argparse.SUPPRESS)
@@ -63,9 +71,7 @@ def worker(argv: list[str]) -> None:
         sys.exit(f"error: cannot prepare Kafka topics: {exc}")
     from stream.worker.membership import worker_app
 
-    # faust spells two of the levels its own way (warn, crit): it exits 2 on "warning".
-    level = {"warning": "warn", "critical": "crit"}.get(args.loglevel, args.loglevel)
-    sys.argv = ["stream", "worker", "--loglevel", level, "--without-web"]
+    sys.argv = ["stream", "worker", "--loglevel", faust_loglevel(args.loglevel), "--without-web"]
     worker_app(settings, args.hold_first_publish).main()
 
 
