@@ -10,6 +10,10 @@ The compare object (websocket `{"type": "compare", "compare": ...}`, and `/api/s
 `{"day", "start_ms", "closed", "totals": {"orders", "net_cents"}, "minutes": [{"start_ms", "orders",
 "net_cents"}], "cumulative": {"orders": [...], "net_cents": [...]}, "channels", "countries"}` —
 `cumulative[i]` is the running sum through `minutes[i]`; channels and countries are the whole day's.
+
+A merchant's view compares with the same default day, from that merchant's own figures of it
+(SalesView.merchant_snapshot: its per-merchant aggregates), in the same shape: its snapshot carries
+`compare` and `comparison` (`with_merchant_compare`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from stream.core.salesview import SalesView
 
 OPEN_FRESH_S = 30.0  # an open day's summary is this fresh at most
 KEPT = 16  # summaries held (a closed day's is a few KB)
+MERCHANTS_KEPT = 256  # merchants' summaries held: one per merchant watched, each its own day's minutes
 DEFAULT, NONE = "default", "none"  # a viewer's choice besides a day
 
 
@@ -122,6 +127,7 @@ class Comparisons:
         self.view = view
         self._clock = clock
         self._made: OrderedDict[str, tuple[float, dict[str, Any], str]] = OrderedDict()
+        self._merchants: OrderedDict[tuple[str, str], tuple[float, dict[str, Any], str]] = OrderedDict()
         self._orders: dict[str, int] = {}  # closed day -> its orders (closed days never change)
         self._defaults: dict[str, tuple[int, str | None]] = {}  # shown day -> (closed days seen, default)
 
@@ -153,21 +159,32 @@ class Comparisons:
     def body(self, day: str) -> dict[str, Any]:
         return self._entry(day)[1]
 
+    def merchant_body(self, day: str, merchant: str) -> dict[str, Any]:
+        """`day`'s compare object from `merchant`'s own figures of it, made once and shared too."""
+        return self._summary(self._merchants, (day, merchant), MERCHANTS_KEPT, day,
+                             lambda: self.view.merchant_snapshot(day, merchant))[1]
+
     def frame(self, day: str | None) -> str:
         """The websocket message for `day` (None: no comparison), encoded once and shared."""
         return encode("compare", {"compare": None}) if day is None else self._entry(day)[2]
 
     def _entry(self, day: str) -> tuple[float, dict[str, Any], str]:
+        return self._summary(self._made, day, KEPT, day, lambda: self.view.snapshot(day))
+
+    def _summary(self, made: OrderedDict[Any, tuple[float, dict[str, Any], str]], key: Any, kept: int,
+                 day: str, figures: Callable[[], dict[str, Any]]) -> tuple[float, dict[str, Any], str]:
+        """`day`'s summary from `made`, remade from `figures` when it is of an open day and older than
+        OPEN_FRESH_S; the newest `kept` stay."""
         now = self._clock()
-        entry = self._made.get(day)
+        entry = made.get(key)
         if entry is not None and (entry[1]["closed"] or now - entry[0] < OPEN_FRESH_S):
-            self._made.move_to_end(day)
+            made.move_to_end(key)
             return entry
         closed = day in self.view.closed_days
-        body = summary(self.view.snapshot(day), closed)
-        entry = self._made[day] = (now, body, encode("compare", {"compare": body}))
-        while len(self._made) > KEPT:
-            self._made.popitem(last=False)
+        body = summary(figures(), closed)
+        entry = made[key] = (now, body, encode("compare", {"compare": body}))
+        while len(made) > kept:
+            made.popitem(last=False)
         return entry
 
 
@@ -223,11 +240,22 @@ def with_compare(body: dict[str, Any], comparisons: Comparisons, chosen: str, no
                  ) -> bytes:
     """/api/snapshot?compare=: the day, plus the compare object and the comparison at the current minute
     (now's while the day runs, its last minute after)."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     other = comparisons.resolve(body["day"], chosen)
-    extra: dict[str, Any] = {"compare": None, "comparison": None}
-    if other is not None:
-        compared = comparisons.body(other)
-        at = minute_now(body["day"], now_ms)
-        extra = {"compare": compared, "comparison": comparison(body, compared, at)}
-    return orjson.dumps({**body, **extra})
+    return orjson.dumps(_attached(body, None if other is None else comparisons.body(other), now_ms))
+
+
+def with_merchant_compare(body: dict[str, Any], comparisons: Comparisons, now_ms: int | None = None
+                          ) -> dict[str, Any]:
+    """A merchant's snapshot (SalesView.merchant_snapshot) with the default compare day's object made of
+    that merchant's own figures of it, and the comparison at the current minute: /api/snapshot?merchant=
+    and the merchant's websocket snapshots."""
+    other = comparisons.default(body["day"])
+    return _attached(body, None if other is None else comparisons.merchant_body(other, body["merchant_id"]),
+                     now_ms)
+
+
+def _attached(body: dict[str, Any], compared: dict[str, Any] | None, now_ms: int | None) -> dict[str, Any]:
+    if compared is None:
+        return {**body, "compare": None, "comparison": None}
+    at = minute_now(body["day"], int(time.time() * 1000) if now_ms is None else now_ms)
+    return {**body, "compare": compared, "comparison": comparison(body, compared, at)}

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from stream.core.salesview import SalesView
+from stream.core.salesview import Changes, SalesView
 
 Frame = str | bytes  # an encoded websocket message
 
@@ -94,8 +94,10 @@ def encode(kind: str, body: dict[str, Any]) -> str:
 
 
 class Hub:
-    def __init__(self, view: SalesView, kafka_up: Callable[[], bool] = lambda: True) -> None:
+    def __init__(self, view: SalesView, kafka_up: Callable[[], bool] = lambda: True,
+                 merchant_extra: Callable[[dict[str, Any]], dict[str, Any]] = lambda body: body) -> None:
         self.view = view
+        self.merchant_extra = merchant_extra  # a merchant's snapshot with what comes along (its compare)
         self.kafka_up = kafka_up  # the feed's health answer, asked once a tick
         self.kafka = bool(kafka_up())  # as viewers know it: snapshots carry it, a health message moves it
         self.viewers: set[Viewer] = set()
@@ -106,6 +108,7 @@ class Hub:
         self.epoch = secrets.token_hex(8)
         self._seq: dict[str, int] = {}  # day -> the last delta's step (days that changed while watched)
         self._merchants: dict[tuple[str, str], str] = {}
+        self._merchant_seq: dict[tuple[str, str], int] = {}  # (day, merchant) -> its last delta's step
 
     def _check_health(self) -> None:
         if bool(self.kafka_up()) != self.kafka:
@@ -129,7 +132,8 @@ class Hub:
         self._check_health()
         message = self._merchants.get((day, merchant))
         if message is None:
-            body = {**self.view.merchant_snapshot(day, merchant), "kafka": self.kafka}
+            body = {**self.merchant_extra(self.view.merchant_snapshot(day, merchant)), "kafka": self.kafka,
+                    "epoch": self.epoch, "seq": self._merchant_seq.get((day, merchant), 0)}
             message = self._merchants[(day, merchant)] = encode("snapshot", body)
         return message
 
@@ -141,8 +145,7 @@ class Hub:
         self._merchants.clear()
         offered = self._publish_health()
         for day, changes in self.view.take_changes().items():
-            for viewer in [v for v in self.viewers if v.day == day and v.merchant is not None]:
-                viewer.ask_resync()  # its day changed: the merchant's snapshot comes anew
+            offered += self._publish_merchants(day, changes)
             watchers = [v for v in self.viewers if v.day == day and v.merchant is None]
             if not watchers:
                 continue
@@ -152,6 +155,21 @@ class Hub:
                 viewer.offer(message)
             offered += len(watchers)
         return offered
+
+    def _publish_merchants(self, day: str, changes: Changes) -> int:
+        """Each watched merchant's delta of the day's changes (its touched minutes), encoded
+        once for its watchers."""
+        watching: dict[str, list[Viewer]] = {}
+        for viewer in self.viewers:
+            if viewer.day == day and viewer.merchant is not None:
+                watching.setdefault(viewer.merchant, []).append(viewer)
+        for merchant, viewers in watching.items():
+            seq = self._merchant_seq[(day, merchant)] = self._merchant_seq.get((day, merchant), 0) + 1
+            message = encode("delta", {**self.view.merchant_snapshot(day, merchant, changes),
+                                       "epoch": self.epoch, "seq": seq})
+            for viewer in viewers:
+                viewer.offer(message)
+        return sum(len(viewers) for viewers in watching.values())
 
     def _publish_health(self) -> int:
         kafka = bool(self.kafka_up())

@@ -1,9 +1,11 @@
 """A merchant's live feed: a viewer of one merchant's day on the hub's fan-out (app.fanout).
 
-Its messages are whole snapshots of the merchant (stream.core.salesview.merchant_snapshot: a few KB, the
-merchant's own figures from its home partition), encoded once per merchant and push tick and shared by
-everyone watching it; whenever its day changes the viewer is asked to resync, so a slow one still holds
-one message at most.
+Its first message is a snapshot of the merchant (stream.core.salesview.merchant_snapshot: the merchant's
+own figures from its home partition, and the compare day's object of its own figures,
+app.compare.with_merchant_compare); then, whenever its day changes, a delta of the merchant's touched
+minutes (Hub.publish), numbered per merchant like the day's (`epoch`, `seq`). Both are encoded
+once per merchant and push tick and shared by everyone watching it; a slow viewer still holds one message
+at most.
 """
 
 from __future__ import annotations

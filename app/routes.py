@@ -187,8 +187,9 @@ async def _merchant_snapshot(request: Request, merchant: str) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
     if not await _caught_up(request.state.feed):
         return _loading()
-    return Response(orjson.dumps(request.state.view.merchant_snapshot(day, merchant)),
-                    media_type="application/json")
+    body = compare.with_merchant_compare(request.state.view.merchant_snapshot(day, merchant),
+                                         request.state.comparisons)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 async def explain(request: Request) -> Response:
@@ -449,9 +450,9 @@ def create_app(settings: AppSettings | None = None,
         rules = settings.kafka.rules
         view = SalesView(rules)
         feed, library = connect(settings, view)
-        hub = Hub(view, feed.reachable)
-        verifier = verify.Verifier(settings, view, library)
         comparisons = compare.Comparisons(view)
+        hub = Hub(view, feed.reachable, lambda body: compare.with_merchant_compare(body, comparisons))
+        verifier = verify.Verifier(settings, view, library)
         webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
         alert_watch = AlertWatch(view, comparisons, alerts.Thresholds(), [webhook.notify] if webhook else [])
         if webhook:

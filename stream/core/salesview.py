@@ -260,8 +260,9 @@ class SalesView:
                     "offsets": self.offsets()}
         return self._open_snapshot(day, changes)
 
-    def merchant_snapshot(self, day: str, merchant: str) -> dict[str, Any]:
-        """One merchant's day, from its home partition's own figures (zero if it sold nothing)."""
+    def merchant_snapshot(self, day: str, merchant: str, changes: Changes | None = None) -> dict[str, Any]:
+        """One merchant's day, from its home partition's own figures (zero if it sold nothing); with
+        `changes` (the day's), only those of its minutes (a delta)."""
         closed = self.closed_days.get(day)
         if closed is not None:
             whole = orjson.loads(zlib.decompress(closed))
@@ -272,7 +273,7 @@ class SalesView:
                            if day in led.days and merchant in led.days[day].details), None)
         return {"day": day, "merchant_id": merchant, "as_of_ms": self.as_of_ms,
                 "final_before_ms": final_before,
-                **_merchant_figures(merchant, detail or merchantday.EMPTY, final_before)}
+                **_merchant_figures(merchant, detail or merchantday.EMPTY, final_before, changes)}
 
     def merchant_orders(self, day: str, minutes: range) -> tuple[dict[str, int], int]:
         """Each merchant's orders in `minutes` of `day`, and the day's orders before the first of them
@@ -410,11 +411,14 @@ def _day_figures(parts: list[DayView]) -> dict[str, Any]:
     }
 
 
-def _merchant_figures(merchant: str, detail: dict[str, Any], final_before: int) -> dict[str, Any]:
+def _merchant_figures(merchant: str, detail: dict[str, Any], final_before: int, changes: Changes | None
+                      ) -> dict[str, Any]:
     # The global snapshot's shape, so the page draws a merchant with the same code.
     row = detail["r"]
     totals = Totals(row[ORDERS], row[GROSS], row[REFUNDS])
-    minutes = sorted((int(m), Totals.from_list(v)) for m, v in detail["m"].items())
+    # A merchant's minutes change only where its day's do: a delta's are among the day's.
+    minutes = sorted((int(m), Totals.from_list(v)) for m, v in detail["m"].items()
+                     if changes is None or int(m) in changes.minutes)
     return {
         "name": row[NAME], "totals": {**totals.as_dict(), "aov_cents": _aov(totals)},
         "minutes": [_minute(m, t, final_before) for m, t in minutes],

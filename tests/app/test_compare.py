@@ -35,8 +35,9 @@ OLD_ORDERS = [("00:00:30", 1_000, False), ("09:59:59", 2_000, False), ("10:00:00
 SHOWN_ORDERS = [("00:01:00", 3_000, False), ("14:05:00", 5_000, False), ("14:07:00", 7_000, False)]
 
 
-def events(day: str, orders: list[tuple[str, int, bool]]) -> list[dict[str, Any]]:
-    return [order_event(event_id=f"{day}-{i}", occurred_at=at(day, clock), total_minor=cents,
+def events(day: str, orders: list[tuple[str, int, bool]], merchant: str = "m00001") -> list[dict[str, Any]]:
+    return [order_event(event_id=f"{day}-{merchant}-{i}", merchant_id=merchant, occurred_at=at(day, clock),
+                        total_minor=cents,
                         type="order_refunded" if refund else "order_placed",
                         lines=[{"sku": "s", "title": "t", "qty": 1, "price_minor": cents}])
             for i, (clock, cents, refund) in enumerate(orders)]
