@@ -32,7 +32,7 @@ def test_a_merchant_viewer_gets_its_merchants_numbered_delta_when_the_day_change
         assert record is not None
         view.accept(Checkpoint.decode(record.encode()))
 
-    sell(0, "m1", 500)
+    sell(0, "m1", 500, NOON - 600_000)  # a minute the second push does not touch
     sell(1, "m2", 7000)
     first = mine.next_message(hub.snapshot_message)
     assert first is also_mine.next_message(hub.snapshot_message)  # one encoding for both
@@ -55,7 +55,7 @@ def test_a_merchant_viewer_gets_its_merchants_numbered_delta_when_the_day_change
     # m1's minutes among the day's delta (the new ones and those just final): not m2's minute, where m1 sold
     # nothing.
     touched = {m["start_ms"] for m in delta["minutes"]}
-    assert {NOON + 60_000, NOON + 120_000} <= touched
-    sold = {NOON: (1, 500), NOON + 60_000: (1, 250)}  # m1's orders of this test
+    assert {NOON + 60_000, NOON + 120_000} <= touched and NOON - 600_000 not in touched
+    sold = {NOON - 600_000: (1, 500), NOON + 60_000: (1, 250)}  # m1's orders of this test
     assert [(m["start_ms"], m["orders"], m["gross_cents"]) for m in again["minutes"]] == [
         (start, *figures) for start, figures in sorted(sold.items()) if start in touched]
