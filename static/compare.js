@@ -137,8 +137,10 @@ export function countryText(state, country) {
 // ---- the header's choice and the comparison line ----
 
 export class ComparePanel {
-  constructor(params, send) {
+  // `fixed`: the server picks the day (a merchant's view), so the header has no choice to show.
+  constructor(params, send, fixed = false) {
     this.send = send;
+    this.fixed = fixed;
     const asked = params.get("compare");
     // What the viewer asked for: a day, "none", or the server's default.
     this.choice = asked === "none" || /^\d{4}-\d{2}-\d{2}$/.test(asked || "") ? asked : "default";
@@ -180,7 +182,7 @@ export class ComparePanel {
       this.el.select.append(option);
     }
     // Shown once there is a day to choose: an empty choice would cost the header a row for nothing.
-    this.el.form.hidden = this.el.select.options.length < 2;
+    this.el.form.hidden = this.fixed || this.el.select.options.length < 2;
   }
 
   has(day) {

@@ -195,6 +195,8 @@ function handleMessage(raw) {
     return;
   }
   if (outcome !== "applied") return;
+  // A merchant's snapshot brings its own figures of the compare day (null: none); its deltas leave them.
+  if (merchant !== null && comparePanel && msg.type === "snapshot") comparePanel.show(state, msg.compare ?? null);
   // Which app process's view the figures are of (tests and a curious operator read it).
   if (msg.type === "snapshot") document.body.dataset.epoch = sequence.epoch ?? "";
   if (merchant !== null && typeof msg.name === "string" && msg.name !== "") {
@@ -250,7 +252,8 @@ function wsUrl() {
   } else if (requestedDay !== null) {
     q.set("day", requestedDay);
   }
-  if (comparePanel) q.set("compare", comparePanel.choice); // the day to compare with, or default, or none
+  // The day to compare with, or default, or none (a merchant's view always has the default).
+  if (comparePanel && merchant === null) q.set("compare", comparePanel.choice);
   if (merchant !== null) {
     q.set("merchant", merchant);
     for (const key of ["exp", "sig"]) if (pageParams.get(key) !== null) q.set(key, pageParams.get(key));
@@ -388,8 +391,9 @@ function sendControl(command) {
 
 const replayBar = replay ? new ReplayBar(replay, pageParams, sendControl) : null;
 // A replay plays one day for one viewer: comparing is for the live page (and ?day=).
-// A merchant's link opens its view and nothing else: no compare, verify or replay there.
-const comparePanel = replay || merchant !== null ? null : new ComparePanel(pageParams, sendControl);
+// A merchant's link opens its view and nothing else: no verify or replay there, and no choice of the day
+// to compare with (its snapshot brings the default day's figures of that merchant).
+const comparePanel = replay ? null : new ComparePanel(pageParams, sendControl, merchant !== null);
 const verifyPanel = merchant !== null ? null : new VerifyPanel(pageParams);
 if (merchant !== null) {
   byId("net-sales-label").textContent = "Net sales · " + merchant;

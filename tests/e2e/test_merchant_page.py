@@ -1,15 +1,20 @@
 """A merchant's private link in a real Chromium against the real stack: the page shows exactly that
-merchant's truth (computed from the orders sent), and the link opens no other route."""
+merchant's truth (computed from the orders sent): its totals, and the compare with last year's same
+weekday from its own orders of that day; the link opens no other route."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page
 
+from stream.core.eventtime import DAY_MS, MINUTE_MS
 from tests.conftest import App, Processes, picture, start_stack, wait_until
-from tests.support.truth import tally
+from tests.e2e.test_compare_page import away_from_midnight, closers
+from tests.support.truth import tally, usd_cents
 from tests.support.web import orders_now, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
@@ -22,21 +27,45 @@ SHOWN = """() => ({
     .map((tr) => tr.dataset.merchantId),
   products: Array.from(document.querySelectorAll('#top-products tr[data-sku]')).map((tr) => tr.dataset.sku),
   label: document.querySelector('#net-sales-label').textContent,
+  compare: {...document.querySelector('#compare-line').dataset},
+  picker: document.querySelector('#compare-pick').hidden,
 })"""
+
+
+def last_year(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same orders 364 days back (the same weekday) at times of day around now's: some before the
+    minute the page compares at, one after it (unless that is past midnight)."""
+    shifted = []
+    for i, event in enumerate(events):
+        then = event["occurred_at"] - 364 * DAY_MS
+        at = then + (i % 7 - 4) * 7 * MINUTE_MS  # -28 .. +14 minutes from now's time of day
+        if at // DAY_MS == then // DAY_MS:
+            shifted.append({**event, "event_id": f"{event['event_id']}-old", "occurred_at": at,
+                            "order_id": f"{event['order_id']}-old",
+                            "total_minor": event["total_minor"] + 3 * i})  # last year's own amounts
+    return shifted
 
 
 def test_a_merchant_link_shows_exactly_that_merchants_truth_and_nothing_else(
     env: dict[str, str], processes: Processes, page: tuple[Page, list[str]]
 ) -> None:
     env["SALESDASH_TOKEN"] = TOKEN
+    away_from_midnight()
     app: App = start_stack(processes)
     events = orders_now(60, spread_ms=500)  # five merchants, m00000 .. m00004
     for event in events:
         event["lines"] = [{"sku": f"{event['merchant_id']}-sku", "title": "Mug", "qty": 1,
                            "price_minor": event["total_minor"]}]
+    old = last_year(events)
+    produce(env, old)  # first: last year's day is still open when its orders come
     produce(env, events)
+    closers(env)  # every partition past last year's day: it closes and becomes the compare day
     mine = [e for e in events if e["merchant_id"] == "m00002"]
     truth, minutes = tally(mine)
+    old_day = datetime.fromtimestamp(old[0]["occurred_at"] / 1000, UTC).date().isoformat()
+    asked = f"/api/snapshot?merchant=m00002&token={TOKEN}"
+    wait_until(lambda: (app.get(asked).json().get("compare") or {}).get("day") == old_day, 60,
+               message="last year's day closed: the merchant's compare day")
     made = processes.run("-m", "app", "link", "--merchant", "m00002", "--hours", "1", "--base", app.url)
     assert made.returncode == 0, made.stderr
     link = made.stdout.strip()
@@ -51,6 +80,17 @@ def test_a_merchant_link_shows_exactly_that_merchants_truth_and_nothing_else(
     assert shown["orders"] == truth["orders"]
     assert shown["merchants"] == ["m00002"] and shown["products"] == ["m00002-sku"]
     assert shown["label"] == "Net sales · Shop 2"
+    # Last year's same weekday, from its own orders of that day through the minute compared at.
+    compared = shown["compare"]
+    assert compared["day"] == old_day and shown["picker"] is True  # the server chose: no choice shown
+    start = datetime.fromisoformat(old_day).replace(tzinfo=UTC).timestamp() * 1000
+    through = [e for e in old if e["merchant_id"] == "m00002"
+               and (e["occurred_at"] - start) // MINUTE_MS <= int(compared["minute"])]
+    assert 0 < len(through) < len([e for e in old if e["merchant_id"] == "m00002"])
+    assert int(compared["otherCents"]) == sum(usd_cents(e["total_minor"], e["currency"]) for e in through)
+    assert int(compared["otherOrders"]) == len(through)
+    assert int(compared["shownCents"]) == truth["net_cents"]
+    assert int(compared["shownOrders"]) == truth["orders"]
     # Explain this number: a click on a minute shows that minute's own orders, from the checkpoints.
     tab.locator("#chart-minutes g.point path").first.click(force=True)
     tab.wait_for_selector("#explain[data-orders]", timeout=10_000)
