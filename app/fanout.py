@@ -7,6 +7,10 @@ slow viewer never holds up the others. Snapshots are encoded once per day per pu
 Every snapshot and delta carries `epoch` (this process's view: a new one's seq 1 is no repeat) and `seq`,
 per day: a delta is step `seq` of the day, a snapshot holds every step through its `seq`. A page applies a
 delta only if it is the next step after what it holds, and asks for a snapshot otherwise.
+
+Alerts ride the same sockets: every snapshot carries the alerts its viewer may see, and when they change
+(app.alert_watch) one `alerts` message is encoded per audience (the global page's viewers, each merchant's
+viewers: app.alerts.for_merchant) and offered only to an audience whose alerts changed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from app.alerts import Alert, for_merchant, public
 from stream.core.salesview import SalesView
 
 Frame = str | bytes  # an encoded websocket message
@@ -106,6 +111,7 @@ class Hub:
         self.epoch = secrets.token_hex(8)
         self._seq: dict[str, int] = {}  # day -> the last delta's step (days that changed while watched)
         self._merchants: dict[tuple[str, str], str] = {}
+        self.alerts: list[Alert] = []  # as viewers know them: in snapshots, and moved by alerts messages
 
     def _check_health(self) -> None:
         if bool(self.kafka_up()) != self.kafka:
@@ -119,8 +125,8 @@ class Hub:
         self._check_health()
         message = self._snapshots.get(day)
         if message is None:
-            body = {**self.view.snapshot(day), "kafka": self.kafka, "epoch": self.epoch,
-                    "seq": self._seq.get(day, 0)}
+            body = {**self.view.snapshot(day), "kafka": self.kafka, "alerts": public(self.alerts),
+                    "epoch": self.epoch, "seq": self._seq.get(day, 0)}
             message = self._snapshots[day] = encode("snapshot", body)
         return message
 
@@ -129,7 +135,8 @@ class Hub:
         self._check_health()
         message = self._merchants.get((day, merchant))
         if message is None:
-            body = {**self.view.merchant_snapshot(day, merchant), "kafka": self.kafka}
+            body = {**self.view.merchant_snapshot(day, merchant), "kafka": self.kafka,
+                    "alerts": public(for_merchant(self.alerts, merchant))}
             message = self._merchants[(day, merchant)] = encode("snapshot", body)
         return message
 
@@ -163,6 +170,23 @@ class Hub:
         for viewer in self.viewers:
             viewer.offer(message)
         return len(self.viewers)
+
+    def alerts_changed(self, before: list[Alert], after: list[Alert]) -> None:
+        """An AlertWatch listener: offer each audience whose alerts changed one shared `alerts` message.
+        `before` is the watch's; the hub compares with what its viewers were told."""
+        known, self.alerts = self.alerts, after
+        self._snapshots.clear()  # a newcomer's snapshot must not carry the old alerts
+        self._merchants.clear()
+        audiences: dict[str | None, list[Viewer]] = {}
+        for viewer in self.viewers:
+            audiences.setdefault(viewer.merchant, []).append(viewer)
+        for merchant, viewers in audiences.items():
+            seen = after if merchant is None else for_merchant(after, merchant)
+            if seen == (known if merchant is None else for_merchant(known, merchant)):
+                continue  # another merchant's alert moved: nothing this audience may see changed
+            message = encode("alerts", {"alerts": public(seen)})
+            for viewer in viewers:
+                viewer.offer(message)
 
     def drop_stalled(self, timeout_s: float) -> int:
         """Disconnect every viewer whose current send has waited longer than `timeout_s`."""

@@ -275,8 +275,7 @@ async def raised(request: Request) -> Response:
     current = request.state.alerts.current
     if merchant is not None:
         current = alerts.for_merchant(current, merchant)
-    return JSONResponse({"alerts": [{"kind": a.kind, "scope": a.scope, "subject": a.subject,
-                                     "detail": a.detail} for a in current]})
+    return JSONResponse({"alerts": alerts.public(current)})
 
 
 async def _refuse(websocket: WebSocket, status: int, reason: str,
@@ -453,7 +452,8 @@ def create_app(settings: AppSettings | None = None,
         verifier = verify.Verifier(settings, view, library)
         comparisons = compare.Comparisons(view)
         webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
-        alert_watch = AlertWatch(view, comparisons, alerts.Thresholds(), [webhook.notify] if webhook else [])
+        alert_watch = AlertWatch(view, comparisons, alerts.Thresholds(),
+                                 [hub.alerts_changed, *([webhook.notify] if webhook else [])])
         if webhook:
             webhook.start()
         tasks = [asyncio.create_task(feed.run()),
