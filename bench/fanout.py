@@ -240,7 +240,7 @@ def run(bootstrap: str, quick: bool) -> list[Figure]:
     # Load for a change, and so a delta, on every tick of every round, however long connecting takes (at
     # 20,000 viewers minutes on a busy machine): it runs until the stage stops it.
     duration = "3600"
-    processes = [_start(["-m", "stream", "--loglevel", "warn"], env, logs / "stream.log"),
+    processes = [_start(["-m", "stream", "--loglevel", "warning"], env, logs / "stream.log"),
                  _start(["-m", "app", "--port", str(port), "--log-level", "warning"], env, logs / "app.log")]
     figures: list[Figure] = []
     try:

@@ -160,7 +160,7 @@ def worker_catch_up(bootstrap: str, topic: str, orders: int) -> tuple[float, flo
     reader = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{run}",
                        "auto.offset.reset": "earliest", "enable.auto.commit": False})
     started = time.perf_counter()
-    worker = subprocess.Popen([sys.executable, "-m", "stream", "--loglevel", "warn"], cwd=ROOT, env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "stream", "--loglevel", "warning"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     process = psutil.Process(worker.pid)
     peak = 0.0
