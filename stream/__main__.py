@@ -36,6 +36,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (try: python -m stream --help)\n")
 
 
+# Python's level names, as faust's worker spells them (it refuses "warning" and "critical").
+FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "error", "critical": "crit"}
+
+
 def worker(argv: list[str]) -> None:
     parser = _Parser(
         prog="python -m stream", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -47,8 +51,7 @@ def worker(argv: list[str]) -> None:
                     "audit: the dashboard's day against an independent recount of its raw records (exit 0\n"
                     "verified, 1 differs); report: the day as a self-contained HTML file, verdict included.\n"
                     "Configuration comes from environment variables (see README): KAFKA_BOOTSTRAP, ...")
-    parser.add_argument("--loglevel", default="info",
-                        choices=["debug", "info", "warning", "error", "critical"])
+    parser.add_argument("--loglevel", default="info", choices=list(FAUST_LEVELS))
     # A test hook, never for production: a new owner holds its first publish of each partition until this
     # file exists (at most 120 s), so a test can have a fenced predecessor try to write first.
     parser.add_argument("--hold-first-publish", type=Path, default=None, help=argparse.SUPPRESS)
@@ -63,7 +66,7 @@ def worker(argv: list[str]) -> None:
         sys.exit(f"error: cannot prepare Kafka topics: {exc}")
     from stream.worker.membership import worker_app
 
-    sys.argv = ["stream", "worker", "--loglevel", args.loglevel, "--without-web"]
+    sys.argv = ["stream", "worker", "--loglevel", FAUST_LEVELS[args.loglevel], "--without-web"]
     worker_app(settings, args.hold_first_publish).main()
 
 

@@ -76,3 +76,13 @@ def test_an_unreachable_kafka_is_one_clear_line() -> None:
     result = run("-m", "loadgen", "run", "--duration", "1", env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach Kafka at 127.0.0.1:1")
+
+
+def test_every_worker_log_level_it_offers_is_one_faust_takes() -> None:
+    from faust.cli.base import LOGLEVELS
+
+    from stream.__main__ import FAUST_LEVELS
+
+    # The worker offers Python's level names; faust's worker refused "warning" and "critical" outright.
+    assert set(FAUST_LEVELS) == {"debug", "info", "warning", "error", "critical"}
+    assert {level for level in FAUST_LEVELS.values() if level.upper() not in LOGLEVELS} == set()  # any case
