@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from app.alerts import Alert, for_merchant, public
+from app.server import text_frame
 from stream.core.salesview import SalesView
 
 Frame = str | bytes  # an encoded websocket message
@@ -68,14 +69,21 @@ class Viewer:
         self.wake.set()
         self.sending_since: float | None = None  # monotonic time the current send began; None when idle
         self.drop: Callable[[], None] = lambda: None  # set by whoever owns the connection
+        # The socket's direct frame write (app.server), set by whoever owns the connection; None: none.
+        self.write: Callable[[bytes], bool] | None = None
 
-    def offer(self, message: Frame) -> None:
+    def offer(self, message: Frame) -> bool:
+        """Take the next message; True when it was written to the socket at once."""
         if self.resync or self.pending is not None:
             self.pending = None
             self.resync = True
+        elif (self.write is not None and self.sending_since is None and not self.wake.is_set()
+              and self.write(wire(message))):
+            return True  # idle, nothing queued before it, and the socket takes it: no task switch
         else:
             self.pending = message
         self.wake.set()
+        return False
 
     def ask_resync(self) -> None:
         self.pending = None
@@ -85,12 +93,30 @@ class Viewer:
     def next_message(self, snapshot: Callable[[str], Frame]) -> Frame | None:
         self.wake.clear()
         if self.resync:
-            self.resync = False
+            # Still resyncing while it is made: a health change offered meanwhile is not written first.
             fresh = snapshot(self.day)
+            self.resync = False
             self.pending = None  # whatever was offered while it was made (a health change) is in it
             return fresh
         message, self.pending = self.pending, None
         return message
+
+
+class _Wire:
+    """The websocket frame of the message being offered to one viewer after another, made once."""
+
+    def __init__(self) -> None:
+        self._message: Frame | None = None  # held, so an identity check cannot match a reused id
+        self._frame = b""
+
+    def __call__(self, message: Frame) -> bytes:
+        if message is not self._message:
+            self._message = message
+            self._frame = text_frame(message.encode() if isinstance(message, str) else message)
+        return self._frame
+
+
+wire = _Wire()
 
 
 def encode(kind: str, body: dict[str, Any]) -> str:
@@ -155,8 +181,7 @@ class Hub:
                 continue
             seq = self._seq[day] = self._seq.get(day, 0) + 1
             message = encode("delta", {**self.view.snapshot(day, changes), "epoch": self.epoch, "seq": seq})
-            for viewer in watchers:
-                viewer.offer(message)
+            self.pushed += sum(viewer.offer(message) for viewer in watchers)
             offered += len(watchers)
         return offered
 
@@ -167,8 +192,7 @@ class Hub:
         self.kafka = kafka
         # One encoding for everyone; a viewer that gets a snapshot instead learns it from the snapshot.
         message = encode("health", {"kafka": kafka})
-        for viewer in self.viewers:
-            viewer.offer(message)
+        self.pushed += sum(viewer.offer(message) for viewer in self.viewers)
         return len(self.viewers)
 
     def alerts_changed(self, before: list[Alert], after: list[Alert]) -> None:
@@ -185,8 +209,7 @@ class Hub:
             if seen == (known if merchant is None else for_merchant(known, merchant)):
                 continue  # another merchant's alert moved: nothing this audience may see changed
             message = encode("alerts", {"alerts": public(seen)})
-            for viewer in viewers:
-                viewer.offer(message)
+            self.pushed += sum(viewer.offer(message) for viewer in viewers)
 
     def drop_stalled(self, timeout_s: float) -> int:
         """Disconnect every viewer whose current send has waited longer than `timeout_s`."""

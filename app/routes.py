@@ -33,7 +33,7 @@ from app.feed import AggregatesFeed, Feed
 from app.merchant_feed import MerchantViewer
 from app.replay_socket import MAX_SPEED, bounded_speed, failure, watch
 from app.security import SecurityHeaders
-from app.server import ABORT_EXTENSION
+from app.server import ABORT_EXTENSION, WRITE_EXTENSION
 from app.sessions import Library, ReplayRefused
 from app.webhook import Webhook
 from stream.config import AppSettings
@@ -353,6 +353,7 @@ async def _serve(websocket: WebSocket, viewer: Viewer, hub: Hub) -> None:
     hub.connected += 1
     sender = asyncio.create_task(_send(websocket, viewer, hub))
     viewer.drop = _dropper(websocket, sender)
+    viewer.write = websocket.scope.get("extensions", {}).get(WRITE_EXTENSION, {}).get("write")
     try:
         await _receive(websocket, viewer)
     finally:
