@@ -168,6 +168,7 @@ function handleMessage(raw) {
     kafkaUp = msg.kafka;
     renderConn();
   }
+  if (alertBanner) alertBanner.take(msg);
   if (replayBar && msg && msg.replay) {
     replayBar.show(msg.replay);
     // The per-second window follows the replay's clock, even while nothing sells.
@@ -391,6 +392,8 @@ const replayBar = replay ? new ReplayBar(replay, pageParams, sendControl) : null
 // A merchant's link opens its view and nothing else: no compare, verify or replay there.
 const comparePanel = replay || merchant !== null ? null : new ComparePanel(pageParams, sendControl);
 const verifyPanel = merchant !== null ? null : new VerifyPanel(pageParams);
+// Alerts are about now: the live pages show them, a replay of a past day does not.
+const alertBanner = replay ? null : new AlertBanner(byId("alert-banner"));
 if (merchant !== null) {
   byId("net-sales-label").textContent = "Net sales · " + merchant;
   document.body.dataset.merchant = merchant;
@@ -403,7 +406,5 @@ if (merchant !== null) {
   if (requestedDay !== null) byId("net-sales-label").textContent = "Net sales";
 }
 if (requestedDay !== null) el.day.textContent = requestedDay;
-// Alerts are about now: the live pages show them, a replay of a past day does not.
-if (!replay) new AlertBanner(byId("alert-banner"), pageParams, merchant).start();
 fitOnResize([el.net, el.orders, el.aov, el.shoppers, el.heroDetail, ...el.tileLabels]);
 connect();
