@@ -38,6 +38,11 @@ def for_merchant(raised: list[Alert], merchant: str) -> list[Alert]:
     return [a for a in raised if a.kind == "data_age" or (a.scope == "merchant" and a.subject == merchant)]
 
 
+def public(raised: list[Alert]) -> list[dict[str, str]]:
+    """Alerts as /api/alerts and the live feed's messages show them."""
+    return [{"kind": a.kind, "scope": a.scope, "subject": a.subject, "detail": a.detail} for a in raised]
+
+
 def level(today_so_far: int, compare_so_far: int) -> float:
     """Today's overall level against the compare day by the same time of day (1.0 with nothing to go on)."""
     return today_so_far / compare_so_far if compare_so_far > 0 else 1.0

@@ -5,8 +5,13 @@ viewer is marked for a resync and gets one fresh snapshot instead: memory per vi
 slow viewer never holds up the others. Snapshots are encoded once per day per push tick and shared too.
 
 Every snapshot and delta carries `epoch` (this process's view: a new one's seq 1 is no repeat) and `seq`,
-per day: a delta is step `seq` of the day, a snapshot holds every step through its `seq`. A page applies a
-delta only if it is the next step after what it holds, and asks for a snapshot otherwise.
+per day (a merchant's viewers: per day and merchant): a delta is step `seq` of the day, a snapshot holds
+every step through its `seq`. A page applies a delta only if it is the next step after what it holds, and
+asks for a snapshot otherwise.
+
+Alerts ride the same sockets: every snapshot carries the alerts its viewer may see, and when they change
+(app.alert_watch) one `alerts` message is encoded per audience (the global page's viewers, each merchant's
+viewers: app.alerts.for_merchant) and offered only to an audience whose alerts changed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from app.alerts import Alert, for_merchant, public
+from app.server import text_frame
 from stream.core.salesview import Changes, SalesView
 
 Frame = str | bytes  # an encoded websocket message
@@ -63,14 +70,21 @@ class Viewer:
         self.wake.set()
         self.sending_since: float | None = None  # monotonic time the current send began; None when idle
         self.drop: Callable[[], None] = lambda: None  # set by whoever owns the connection
+        # The socket's direct frame write (app.server), set by whoever owns the connection; None: none.
+        self.write: Callable[[bytes], bool] | None = None
 
-    def offer(self, message: Frame) -> None:
+    def offer(self, message: Frame) -> bool:
+        """Take the next message; True when it was written to the socket at once."""
         if self.resync or self.pending is not None:
             self.pending = None
             self.resync = True
+        elif (self.write is not None and self.sending_since is None and not self.wake.is_set()
+              and self.write(wire(message))):
+            return True  # idle, nothing queued before it, and the socket takes it: no task switch
         else:
             self.pending = message
         self.wake.set()
+        return False
 
     def ask_resync(self) -> None:
         self.pending = None
@@ -80,12 +94,30 @@ class Viewer:
     def next_message(self, snapshot: Callable[[str], Frame]) -> Frame | None:
         self.wake.clear()
         if self.resync:
-            self.resync = False
+            # Still resyncing while it is made: a health change offered meanwhile is not written first.
             fresh = snapshot(self.day)
+            self.resync = False
             self.pending = None  # whatever was offered while it was made (a health change) is in it
             return fresh
         message, self.pending = self.pending, None
         return message
+
+
+class _Wire:
+    """The websocket frame of the message being offered to one viewer after another, made once."""
+
+    def __init__(self) -> None:
+        self._message: Frame | None = None  # held, so an identity check cannot match a reused id
+        self._frame = b""
+
+    def __call__(self, message: Frame) -> bytes:
+        if message is not self._message:
+            self._message = message
+            self._frame = text_frame(message.encode() if isinstance(message, str) else message)
+        return self._frame
+
+
+wire = _Wire()
 
 
 def encode(kind: str, body: dict[str, Any]) -> str:
@@ -109,6 +141,7 @@ class Hub:
         self._seq: dict[str, int] = {}  # day -> the last delta's step (days that changed while watched)
         self._merchants: dict[tuple[str, str], str] = {}
         self._merchant_seq: dict[tuple[str, str], int] = {}  # (day, merchant) -> its last delta's step
+        self.alerts: list[Alert] = []  # as viewers know them: in snapshots, and moved by alerts messages
 
     def _check_health(self) -> None:
         if bool(self.kafka_up()) != self.kafka:
@@ -122,8 +155,8 @@ class Hub:
         self._check_health()
         message = self._snapshots.get(day)
         if message is None:
-            body = {**self.view.snapshot(day), "kafka": self.kafka, "epoch": self.epoch,
-                    "seq": self._seq.get(day, 0)}
+            body = {**self.view.snapshot(day), "kafka": self.kafka, "alerts": public(self.alerts),
+                    "epoch": self.epoch, "seq": self._seq.get(day, 0)}
             message = self._snapshots[day] = encode("snapshot", body)
         return message
 
@@ -133,6 +166,7 @@ class Hub:
         message = self._merchants.get((day, merchant))
         if message is None:
             body = {**self.merchant_extra(self.view.merchant_snapshot(day, merchant)), "kafka": self.kafka,
+                    "alerts": public(for_merchant(self.alerts, merchant)),
                     "epoch": self.epoch, "seq": self._merchant_seq.get((day, merchant), 0)}
             message = self._merchants[(day, merchant)] = encode("snapshot", body)
         return message
@@ -151,8 +185,7 @@ class Hub:
                 continue
             seq = self._seq[day] = self._seq.get(day, 0) + 1
             message = encode("delta", {**self.view.snapshot(day, changes), "epoch": self.epoch, "seq": seq})
-            for viewer in watchers:
-                viewer.offer(message)
+            self.pushed += sum(viewer.offer(message) for viewer in watchers)
             offered += len(watchers)
         return offered
 
@@ -167,8 +200,7 @@ class Hub:
             seq = self._merchant_seq[(day, merchant)] = self._merchant_seq.get((day, merchant), 0) + 1
             message = encode("delta", {**self.view.merchant_snapshot(day, merchant, changes),
                                        "epoch": self.epoch, "seq": seq})
-            for viewer in viewers:
-                viewer.offer(message)
+            self.pushed += sum(viewer.offer(message) for viewer in viewers)
         return sum(len(viewers) for viewers in watching.values())
 
     def _publish_health(self) -> int:
@@ -178,9 +210,24 @@ class Hub:
         self.kafka = kafka
         # One encoding for everyone; a viewer that gets a snapshot instead learns it from the snapshot.
         message = encode("health", {"kafka": kafka})
-        for viewer in self.viewers:
-            viewer.offer(message)
+        self.pushed += sum(viewer.offer(message) for viewer in self.viewers)
         return len(self.viewers)
+
+    def alerts_changed(self, before: list[Alert], after: list[Alert]) -> None:
+        """An AlertWatch listener: offer each audience whose alerts changed one shared `alerts` message.
+        `before` is the watch's; the hub compares with what its viewers were told."""
+        known, self.alerts = self.alerts, after
+        self._snapshots.clear()  # a newcomer's snapshot must not carry the old alerts
+        self._merchants.clear()
+        audiences: dict[str | None, list[Viewer]] = {}
+        for viewer in self.viewers:
+            audiences.setdefault(viewer.merchant, []).append(viewer)
+        for merchant, viewers in audiences.items():
+            seen = after if merchant is None else for_merchant(after, merchant)
+            if seen == (known if merchant is None else for_merchant(known, merchant)):
+                continue  # another merchant's alert moved: nothing this audience may see changed
+            message = encode("alerts", {"alerts": public(seen)})
+            self.pushed += sum(viewer.offer(message) for viewer in viewers)
 
     def drop_stalled(self, timeout_s: float) -> int:
         """Disconnect every viewer whose current send has waited longer than `timeout_s`."""

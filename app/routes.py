@@ -33,7 +33,7 @@ from app.feed import AggregatesFeed, Feed
 from app.merchant_feed import MerchantViewer
 from app.replay_socket import MAX_SPEED, bounded_speed, failure, watch
 from app.security import SecurityHeaders
-from app.server import ABORT_EXTENSION
+from app.server import ABORT_EXTENSION, WRITE_EXTENSION
 from app.sessions import Library, ReplayRefused
 from app.webhook import Webhook
 from stream.config import AppSettings
@@ -276,8 +276,7 @@ async def raised(request: Request) -> Response:
     current = request.state.alerts.current
     if merchant is not None:
         current = alerts.for_merchant(current, merchant)
-    return JSONResponse({"alerts": [{"kind": a.kind, "scope": a.scope, "subject": a.subject,
-                                     "detail": a.detail} for a in current]})
+    return JSONResponse({"alerts": alerts.public(current)})
 
 
 async def _refuse(websocket: WebSocket, status: int, reason: str,
@@ -355,6 +354,7 @@ async def _serve(websocket: WebSocket, viewer: Viewer, hub: Hub) -> None:
     hub.connected += 1
     sender = asyncio.create_task(_send(websocket, viewer, hub))
     viewer.drop = _dropper(websocket, sender)
+    viewer.write = websocket.scope.get("extensions", {}).get(WRITE_EXTENSION, {}).get("write")
     try:
         await _receive(websocket, viewer)
     finally:
@@ -454,7 +454,8 @@ def create_app(settings: AppSettings | None = None,
         hub = Hub(view, feed.reachable, lambda body: compare.with_merchant_compare(body, comparisons))
         verifier = verify.Verifier(settings, view, library)
         webhook = Webhook(settings.alert_webhook_url) if settings.alert_webhook_url else None
-        alert_watch = AlertWatch(view, comparisons, alerts.Thresholds(), [webhook.notify] if webhook else [])
+        alert_watch = AlertWatch(view, comparisons, alerts.Thresholds(),
+                                 [hub.alerts_changed, *([webhook.notify] if webhook else [])])
         if webhook:
             webhook.start()
         tasks = [asyncio.create_task(feed.run()),

@@ -168,6 +168,7 @@ function handleMessage(raw) {
     kafkaUp = msg.kafka;
     renderConn();
   }
+  if (alertBanner) alertBanner.take(msg);
   if (replayBar && msg && msg.replay) {
     replayBar.show(msg.replay);
     // The per-second window follows the replay's clock, even while nothing sells.
@@ -395,6 +396,8 @@ const replayBar = replay ? new ReplayBar(replay, pageParams, sendControl) : null
 // to compare with (its snapshot brings the default day's figures of that merchant).
 const comparePanel = replay ? null : new ComparePanel(pageParams, sendControl, merchant !== null);
 const verifyPanel = merchant !== null ? null : new VerifyPanel(pageParams);
+// Alerts are about now: the live pages show them, a replay of a past day does not.
+const alertBanner = replay ? null : new AlertBanner(byId("alert-banner"));
 if (merchant !== null) {
   byId("net-sales-label").textContent = "Net sales · " + merchant;
   document.body.dataset.merchant = merchant;
@@ -407,7 +410,5 @@ if (merchant !== null) {
   if (requestedDay !== null) byId("net-sales-label").textContent = "Net sales";
 }
 if (requestedDay !== null) el.day.textContent = requestedDay;
-// Alerts are about now: the live pages show them, a replay of a past day does not.
-if (!replay) new AlertBanner(byId("alert-banner"), pageParams, merchant).start();
 fitOnResize([el.net, el.orders, el.aov, el.shoppers, el.heroDetail, ...el.tileLabels]);
 connect();

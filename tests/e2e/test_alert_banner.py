@@ -1,14 +1,16 @@
 """The alert banner in a real Chromium against the real stack: the global page lists the alerts raised
 (a hostile merchant id as text), a merchant's link lists its own and the data-age one, never another
-merchant's, and the banner clears once the alert ends."""
+merchant's, and the banner clears once the alert ends; all from the live socket's messages, the page never
+asking /api/alerts."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import orjson
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, WebSocket
 
 from app import links
 from tests.conftest import Processes, picture, start_stack, wait_until
@@ -58,6 +60,18 @@ def test_the_banner_lists_what_each_page_may_see_and_clears_when_the_alert_ends(
             + [e for shop in shops for e in _sold(shop, now, -20, -8)] + _sold("m00002", now, -8, 0))
     silent_hostile, silent_m1, old = ("silent", HOSTILE), ("silent", "m00001"), ("data_age", "all")
     tab, errors = page
+    asked: list[str] = []  # every HTTP request the page makes
+    pushed: list[list[str]] = []  # the subjects of each `alerts` message the page's sockets received
+    tab.on("request", lambda request: asked.append(request.url))
+
+    def on_socket(socket: WebSocket) -> None:
+        def on_frame(payload: str | bytes) -> None:
+            message = orjson.loads(payload)
+            if message.get("type") == "alerts":
+                pushed.append([a["subject"] for a in message["alerts"]])
+        socket.on("framereceived", on_frame)
+
+    tab.on("websocket", on_socket)
 
     tab.goto(f"{app.url}/?token={TOKEN}")
     shown = wait_until(lambda: {silent_hostile, silent_m1, old} <= (s := _shown(tab))["items"] and s, 40,
@@ -88,3 +102,5 @@ def test_the_banner_lists_what_each_page_may_see_and_clears_when_the_alert_ends(
                message="m00002's banner cleared")
     assert seen == {old}  # never another merchant's silence
     assert errors == []
+    assert pushed, "no alerts message reached the page"  # the data age's ticking detail comes so, at least
+    assert not [url for url in asked if "/api/alerts" in url], asked  # pushed, not polled

@@ -76,3 +76,4 @@ def test_an_unreachable_kafka_is_one_clear_line() -> None:
     result = run("-m", "loadgen", "run", "--duration", "1", env=env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach Kafka at 127.0.0.1:1")
+

@@ -57,10 +57,10 @@ class Fold:
             self.seconds.clear()
         self.minutes.update((m["start_ms"], m) for m in message["minutes"])
         self.seconds.update((s["start_ms"], s) for s in message["seconds"])
-        # `kafka` (on snapshots) is the app's health and epoch/seq the feed's position, not the day's data:
-        # /api/snapshot does not have them.
+        # `kafka` and `alerts` (on snapshots) are the app's health and alerts, epoch/seq the feed's
+        # position, not the day's data: /api/snapshot does not have them.
         self.body = {k: v for k, v in message.items()
-                     if k not in ("type", "sent_ms", "minutes", "seconds", "kafka", "epoch", "seq")}
+                     if k not in ("type", "sent_ms", "minutes", "seconds", "kafka", "alerts", "epoch", "seq")}
 
     def as_snapshot(self) -> dict[str, Any]:
         return {**self.body, "minutes": [self.minutes[k] for k in sorted(self.minutes)],
