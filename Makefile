@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # pytest-xdist workers, one broker each: most real-broker tests wait on Kafka and timeouts, not the CPU
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 .PHONY: demo test check lint format install jars chromium broker bench clean
 
