@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import orjson
@@ -120,6 +120,11 @@ class _Wire:
 wire = _Wire()
 
 
+def visible(alerts: list[Alert], merchant: str | None) -> list[Alert]:
+    """The alerts a viewer of `merchant`'s view may see; None: the global page sees them all."""
+    return alerts if merchant is None else for_merchant(alerts, merchant)
+
+
 def encode(kind: str, body: dict[str, Any]) -> str:
     # sent_ms: the server's clock when the message was made, so a client can measure its push lag.
     return orjson.dumps({"type": kind, "sent_ms": int(time.time() * 1000), **body}).decode()
@@ -166,7 +171,7 @@ class Hub:
         message = self._merchants.get((day, merchant))
         if message is None:
             body = {**self.merchant_extra(self.view.merchant_snapshot(day, merchant)), "kafka": self.kafka,
-                    "alerts": public(for_merchant(self.alerts, merchant)),
+                    "alerts": public(visible(self.alerts, merchant)),
                     "epoch": self.epoch, "seq": self._merchant_seq.get((day, merchant), 0)}
             message = self._merchants[(day, merchant)] = encode("snapshot", body)
         return message
@@ -185,23 +190,34 @@ class Hub:
                 continue
             seq = self._seq[day] = self._seq.get(day, 0) + 1
             message = encode("delta", {**self.view.snapshot(day, changes), "epoch": self.epoch, "seq": seq})
-            self.pushed += sum(viewer.offer(message) for viewer in watchers)
-            offered += len(watchers)
+            offered += self._offer(message, watchers)
         return offered
+
+    def _offer(self, message: Frame, viewers: Collection[Viewer]) -> int:
+        """Offer one encoded message to each of `viewers`; returns how many."""
+        self.pushed += sum(viewer.offer(message) for viewer in viewers)  # written at once, no task switch
+        return len(viewers)
+
+    def _audiences(self, day: str | None = None) -> dict[str | None, list[Viewer]]:
+        """The viewers (of `day`, if given) by the merchant they watch; None: the global page."""
+        audiences: dict[str | None, list[Viewer]] = {}
+        for viewer in self.viewers:
+            if day is None or viewer.day == day:
+                audiences.setdefault(viewer.merchant, []).append(viewer)
+        return audiences
 
     def _publish_merchants(self, day: str, changes: Changes) -> int:
         """Each watched merchant's delta of the day's changes (its touched minutes), encoded
         once for its watchers."""
-        watching: dict[str, list[Viewer]] = {}
-        for viewer in self.viewers:
-            if viewer.day == day and viewer.merchant is not None:
-                watching.setdefault(viewer.merchant, []).append(viewer)
-        for merchant, viewers in watching.items():
+        offered = 0
+        for merchant, viewers in self._audiences(day).items():
+            if merchant is None:
+                continue
             seq = self._merchant_seq[(day, merchant)] = self._merchant_seq.get((day, merchant), 0) + 1
             message = encode("delta", {**self.view.merchant_snapshot(day, merchant, changes),
                                        "epoch": self.epoch, "seq": seq})
-            self.pushed += sum(viewer.offer(message) for viewer in viewers)
-        return sum(len(viewers) for viewers in watching.values())
+            offered += self._offer(message, viewers)
+        return offered
 
     def _publish_health(self) -> int:
         kafka = bool(self.kafka_up())
@@ -209,9 +225,7 @@ class Hub:
             return 0
         self.kafka = kafka
         # One encoding for everyone; a viewer that gets a snapshot instead learns it from the snapshot.
-        message = encode("health", {"kafka": kafka})
-        self.pushed += sum(viewer.offer(message) for viewer in self.viewers)
-        return len(self.viewers)
+        return self._offer(encode("health", {"kafka": kafka}), self.viewers)
 
     def alerts_changed(self, before: list[Alert], after: list[Alert]) -> None:
         """An AlertWatch listener: offer each audience whose alerts changed one shared `alerts` message.
@@ -219,15 +233,11 @@ class Hub:
         known, self.alerts = self.alerts, after
         self._snapshots.clear()  # a newcomer's snapshot must not carry the old alerts
         self._merchants.clear()
-        audiences: dict[str | None, list[Viewer]] = {}
-        for viewer in self.viewers:
-            audiences.setdefault(viewer.merchant, []).append(viewer)
-        for merchant, viewers in audiences.items():
-            seen = after if merchant is None else for_merchant(after, merchant)
-            if seen == (known if merchant is None else for_merchant(known, merchant)):
+        for merchant, viewers in self._audiences().items():
+            seen = visible(after, merchant)
+            if seen == visible(known, merchant):
                 continue  # another merchant's alert moved: nothing this audience may see changed
-            message = encode("alerts", {"alerts": public(seen)})
-            self.pushed += sum(viewer.offer(message) for viewer in viewers)
+            self._offer(encode("alerts", {"alerts": public(seen)}), viewers)
 
     def drop_stalled(self, timeout_s: float) -> int:
         """Disconnect every viewer whose current send has waited longer than `timeout_s`."""
