@@ -37,12 +37,11 @@ def measured(path: Path = DURATIONS) -> dict[str, float]:
 
 def longest_first(items: Sequence[Item], seconds: dict[str, float]) -> list[Item]:
     """`items` with whole files in descending expected time, each file's tests in their own order."""
-    counts = Counter(file_of(item.nodeid) for item in items)
-    first_seen = {name: i for i, name in reversed(list(enumerate(file_of(it.nodeid) for it in items)))}
+    counts = Counter(file_of(item.nodeid) for item in items)  # a Counter keeps first-seen order
 
     def weight(name: str) -> float:
         return seconds.get(name, UNKNOWN_S * counts[name])
 
-    files = sorted(counts, key=lambda n: (-weight(n), first_seen[n]))
+    files = sorted(counts, key=lambda n: -weight(n))  # stable: equal weights keep collection order
     order = {name: rank for rank, name in enumerate(files)}
     return sorted(items, key=lambda item: order[file_of(item.nodeid)])  # stable: a file keeps its order
