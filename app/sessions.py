@@ -8,6 +8,7 @@ commits, and the child reads `orders` with a throwaway group id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import sys
@@ -174,6 +175,7 @@ class Library:
         self._forgetting: set[str] = set()  # sessions being deleted: no viewer may open them meanwhile
         self._logs = Path(tempfile.mkdtemp(prefix="salesdash-replays-"))
         self.lookups = Lookups()
+        self._starting = asyncio.Lock()
 
     async def days(self, fresh: bool = False) -> list[DayInLog]:
         """The days the workers counted or tallied records into, oldest first: from the day index in the
@@ -193,14 +195,14 @@ class Library:
         if kept is not None:
             self._used_ms[kept] = int(time.time() * 1000)
             return kept
-        preparing = self._preparing(day)
-        if preparing is not None:
-            return preparing
-        await self._make_room(found)
-        # Asked again: another request may have started one while this one made room.
-        preparing = self._preparing(day)
-        if preparing is not None:
-            return preparing
+        async with self._starting:  # one start at a time, first asked first: the others see it running
+            preparing = self._preparing(day)
+            if preparing is not None:
+                return preparing
+            await self._make_room(found)
+            return self._start(day)
+
+    def _start(self, day: str) -> str:
         session = new_id(day)
         errors = self._logs / f"{session}.log"
         with errors.open("wb") as sink:

@@ -5,6 +5,7 @@ memory (one more viewer of another session is refused with 503). The real Librar
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -135,6 +136,29 @@ def test_two_replays_asked_at_once_start_one_preparation(no_children: list[list[
     assert len(no_children) == 1 and isinstance(first, str)
     assert isinstance(second, ReplayRefused) and second.status == 429
     assert isinstance(third, ReplayRefused) and third.status == 429
+
+
+def test_the_first_replay_asked_is_the_one_started_however_long_its_clean_up_takes(
+        no_children: list[list[str]]) -> None:
+    library = StubbedLibrary(registry_of(*finished(25)))
+    calls: list[list[str]] = []
+
+    def forget(names: list[str]) -> list[str]:  # the first clean-up is slow, any later one quick
+        calls.append(names)
+        if len(calls) == 1:
+            time.sleep(0.3)
+        return names
+
+    library._forget = forget  # type: ignore[method-assign]
+
+    async def both() -> list[str | BaseException]:
+        return await asyncio.gather(library.prepare(DAY), library.prepare("2025-11-29"),
+                                    return_exceptions=True)
+
+    first, second = asyncio.run(both())
+    assert isinstance(first, str) and first.startswith(DAY), first
+    assert isinstance(second, ReplayRefused) and second.status == 429
+    assert len(no_children) == 1 and len(calls) == 1  # the refused one deleted nothing
 
 
 def test_entries_whose_topic_is_gone_are_tombstoned_and_other_topics_never_deleted() -> None:
