@@ -35,12 +35,18 @@ TRACE = """() => { const node = document.getElementById('chart-minutes');
   return t ? {x: t.x, y: t.y, bars: node.data[0].type, on: [node.data[0].xaxis, t.xaxis || 'x']} : null; }"""
 
 
-def away_from_midnight(margin_s: float = 150) -> None:
-    """Today's run must fit in today: wait out the last `margin_s` seconds before 00:00 UTC."""
+def away_from_midnight(margin_s: float = 150, since_s: float = 0) -> None:
+    """Today's run must fit in today: wait out the last `margin_s` seconds before 00:00 UTC and, for a test
+    whose orders reach `since_s` seconds back, the first `since_s` seconds after it."""
     now = datetime.now(UTC)
-    left = (now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1) - now).total_seconds()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    left = (midnight + timedelta(days=1) - now).total_seconds()
     if left < margin_s:
         time.sleep(left + 2)
+        now, midnight = datetime.now(UTC), midnight + timedelta(days=1)
+    passed = (now - midnight).total_seconds()
+    if passed < since_s:
+        time.sleep(since_s - passed + 2)
 
 
 def tenths(now: int, then: int) -> int:

@@ -26,14 +26,20 @@ def utc_day(offset_days: int) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() + offset_days * DAY_S))
 
 
+def dated(arg: str) -> str:
+    """`TODAY` and `TODAY+2` name days worked out when the test runs, not when it is collected: a suite
+    that runs past midnight (UTC) would otherwise ask for yesterday and be told something else."""
+    return {"TODAY": utc_day(0), "TODAY+2": utc_day(+2)}.get(arg, arg)
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
         (["backfill", "--day", "2025-13-01", "--orders", "10"], "not a day in YYYY-MM-DD form"),
         (["backfill", "--day", "2025-1-1", "--orders", "10"], "not a day in YYYY-MM-DD form"),
         (["backfill", "--day", "yesterday", "--orders", "10"], "not a day in YYYY-MM-DD form"),
-        (["backfill", "--day", utc_day(+2), "--orders", "10"], "is in the future"),
-        (["backfill", "--day", utc_day(0), "--orders", "10"], "not over yet"),
+        (["backfill", "--day", "TODAY+2", "--orders", "10"], "is in the future"),
+        (["backfill", "--day", "TODAY", "--orders", "10"], "not over yet"),
         (["backfill", "--day", "2025-11-28", "--orders", "0"], "--orders"),
         (["backfill", "--day", "2025-11-28", "--orders", "-5"], "--orders"),
         (["backfill", "--day", "2025-11-28", "--orders", "many"], "not a whole number"),
@@ -47,7 +53,7 @@ def utc_day(offset_days: int) -> str:
     ],
 )
 def test_misuse_is_one_clear_line_and_a_failing_exit(args: list[str], says: str) -> None:
-    result = loadgen(*args)
+    result = loadgen(*map(dated, args))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
