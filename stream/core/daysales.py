@@ -68,13 +68,15 @@ class DaySales:
                  "_top_m_sent", "_top_p_sent", "_totals_sent", "channels", "closed_end", "countries",
                  "customers", "dead", "details", "dirty_merchants", "explained", "first", "head_dirty",
                  "last", "late", "merchants", "minutes", "products", "rerouted", "seconds",
-                 "shrank_merchants", "shrank_products", "tally_changed", "top_merchants", "top_products",
-                 "totals", "touched_explained", "touched_merchants", "touched_minutes", "touched_seconds")
+                 "seconds_from", "shrank_merchants", "shrank_products", "tally_changed", "top_merchants",
+                 "top_products", "totals", "touched_explained", "touched_merchants", "touched_minutes",
+                 "touched_seconds")
 
     def __init__(self) -> None:
         self.totals = Totals()
         self.minutes: dict[int, Totals] = {}
         self.seconds: dict[int, Totals] = {}
+        self.seconds_from = 0  # the oldest second kept, as the last checkpoint found the horizon
         self.countries: dict[str, Totals] = {}
         self.channels: dict[str, Totals] = {}
         self.merchants: dict[str, list[Any]] = {}
@@ -117,8 +119,9 @@ class DaySales:
         if offset > self.last:
             self.last = offset
 
-    def add(self, order: Order, refund: bool) -> None:
-        """Count one order (or refund) of this day: called once per event, so every lookup counts."""
+    def add(self, order: Order, refund: bool, second: int = -1) -> None:
+        """Count one order (or refund) of this day: called once per event, so every lookup counts.
+        `second`: the start of its second, if that second is within the horizon (else -1)."""
         cents = order.usd_cents
         country = self.countries.get(order.country)
         if country is None:
@@ -135,7 +138,7 @@ class DaySales:
         else:
             products = self.products[merchant_id]
             detail = self.details[merchant_id]
-        detail.add(order, refund)
+        detail.add(order, refund, second)
         self.touched_merchants.add(merchant_id)
         totals = self.totals
         if refund:
@@ -224,7 +227,7 @@ class DaySales:
             self._sketch_orders = self.totals.orders
         if self.tally_changed:
             doc["x"], doc["late"], doc["rr"] = dict(self.dead), self.late, self.rerouted
-        details = {m: self.details[m].changes(self.merchants[m], self.products[m])
+        details = {m: self.details[m].changes(self.merchants[m], self.products[m], self.seconds_from)
                    for m in self.touched_merchants if self.details[m].touched}
         if details:
             doc["mm"] = details
@@ -345,6 +348,8 @@ class DaySales:
         self.touched_merchants.update(self.top_merchants)
 
     def forget_seconds_before(self, oldest: int) -> None:
+        """The horizon moved to `oldest`: the day's seconds before it go (its merchants' go in time)."""
+        self.seconds_from = oldest
         if self.seconds and min(self.seconds) < oldest:
             self.seconds = {s: t for s, t in self.seconds.items() if s >= oldest}
 

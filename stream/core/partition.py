@@ -221,7 +221,8 @@ class PartitionState:
                     sales.explain(bucket, duplicate=False)
                 bucket = ts - ts % SECOND_MS
                 # The last seconds of a day that has ended stay its last seconds: the horizon ends there.
-                if bucket >= (watermark if watermark < day_end else day_end) - horizon:
+                in_horizon = bucket >= (watermark if watermark < day_end else day_end) - horizon
+                if in_horizon:
                     if bucket != second:
                         second, second_totals = bucket, _bucket(seconds, bucket)
                         touched_seconds.add(bucket)
@@ -235,7 +236,7 @@ class PartitionState:
                 else:
                     minute_totals.orders += 1
                     minute_totals.gross_cents += cents
-                sales.add(order, refund)
+                sales.add(order, refund, bucket if in_horizon else -1)  # the merchant's second too
                 sales.cover(record.offset())
             except Exception as exc:  # the state is half changed: only a rebuild from the log is safe
                 raise PoisonRecord(record.offset(), exc) from exc
@@ -314,7 +315,7 @@ class PartitionState:
             merchants, products = sales.rows(set(sales.merchants))
             self._closed_rows += [snap.merchant_key(self.partition, name, m) for m, _ in merchants]
             self._closed_rows += [snap.product_key(self.partition, name, k) for k, _ in products]
-            self._closed_details += _details(self.partition, name, sales, set(sales.merchants))
+            self._closed_details += _details(self.partition, name, sales, set(sales.merchants), closed=True)
         self._start = self._range_now = self._follow = None
         self._skipped = []
         self.pending = 0
@@ -413,9 +414,12 @@ def _stamp(record: Any) -> int:
     return int(ts) if kind else -1
 
 
-def _details(partition: int, name: str, sales: DaySales, merchants: set[str]) -> Snapshot:
+def _details(partition: int, name: str, sales: DaySales, merchants: set[str], closed: bool = False
+             ) -> Snapshot:
+    seconds_from = None if closed else sales.seconds_from  # a closed day keeps its merchants' minutes only
     return [(snap.detail_key(partition, name, m),
-             orjson.dumps(sales.details[m].whole(sales.merchants[m], sales.products[m]))) for m in merchants]
+             orjson.dumps(sales.details[m].whole(sales.merchants[m], sales.products[m], seconds_from)))
+            for m in merchants]
 
 
 def _explain(days: dict[str, DaySales], ts: int, duplicate: bool) -> None:

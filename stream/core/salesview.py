@@ -207,8 +207,9 @@ class SalesView:
         return done
 
     def _compressed(self, name: str) -> bytes:
-        details = {m: d for led in self.ledgers.values() if name in led.days
-                   for m, d in led.days[name].details.items()}
+        # A closed day keeps its merchants' minutes, not their seconds (the day's own last seconds stay).
+        details = {m: {k: v for k, v in d.items() if k not in ("s", "sf")} for led in self.ledgers.values()
+                   if name in led.days for m, d in led.days[name].details.items()}
         whole = {**self._open_snapshot(name), MERCHANTS: details, EXPLAINED: self._explained(name)}
         return zlib.compress(orjson.dumps(whole), 6)
 
@@ -264,6 +265,7 @@ class SalesView:
         """One merchant's day, from its home partition's own figures (zero if it sold nothing); with
         `changes` (the day's), only those of its minutes (a delta)."""
         closed = self.closed_days.get(day)
+        seconds_from = min(self.watermark(max), parse_day(day)[1]) - self.seconds_horizon_ms  # as the day's
         if closed is not None:
             whole = orjson.loads(zlib.decompress(closed))
             detail, final_before = whole[MERCHANTS].get(merchant), int(whole["final_before_ms"])
@@ -273,7 +275,8 @@ class SalesView:
                            if day in led.days and merchant in led.days[day].details), None)
         return {"day": day, "merchant_id": merchant, "as_of_ms": self.as_of_ms,
                 "final_before_ms": final_before,
-                **_merchant_figures(merchant, detail or merchantday.EMPTY, final_before, changes)}
+                **_merchant_figures(merchant, detail or merchantday.EMPTY, final_before, seconds_from,
+                                    changes)}
 
     def merchant_orders(self, day: str, minutes: range) -> tuple[dict[str, int], int]:
         """Each merchant's orders in `minutes` of `day`, and the day's orders before the first of them
@@ -411,8 +414,8 @@ def _day_figures(parts: list[DayView]) -> dict[str, Any]:
     }
 
 
-def _merchant_figures(merchant: str, detail: dict[str, Any], final_before: int, changes: Changes | None
-                      ) -> dict[str, Any]:
+def _merchant_figures(merchant: str, detail: dict[str, Any], final_before: int, seconds_from: int,
+                      changes: Changes | None) -> dict[str, Any]:
     # The global snapshot's shape, so the page draws a merchant with the same code.
     row = detail["r"]
     totals = Totals(row[ORDERS], row[GROSS], row[REFUNDS])
@@ -428,7 +431,8 @@ def _merchant_figures(merchant: str, detail: dict[str, Any], final_before: int, 
                          for sku, title, qty, net in detail["tp"]],
         "top_merchants": [{"merchant_id": merchant, "name": row[NAME], "orders": totals.orders,
                            "net_cents": totals.net_cents}] if totals.orders or totals.refunds_cents else [],
-        "seconds": [],  # not kept per merchant
+        "seconds": [_second(s, t) for s, t in merchantday.seconds_shown(detail, seconds_from)
+                    if changes is None or s in changes.seconds],
     }
 
 

@@ -1,6 +1,6 @@
 """A merchant's private link in a real Chromium against the real stack: the page shows exactly that
-merchant's truth (computed from the orders sent): its totals, and the compare with last year's same
-weekday from its own orders of that day; the link opens no other route."""
+merchant's truth (computed from the orders sent): its totals, its per-second chart, and the compare with
+last year's same weekday from its own orders of that day; the link opens no other route."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ SHOWN = """() => ({
   label: document.querySelector('#net-sales-label').textContent,
   compare: {...document.querySelector('#compare-line').dataset},
   picker: document.querySelector('#compare-pick').hidden,
+  seconds_cents: Math.round((document.querySelector('#chart-seconds').data || [{y: []}])[0].y
+    .reduce((a, b) => a + b, 0) * 100),
 })"""
 
 
@@ -78,6 +80,9 @@ def test_a_merchant_link_shows_exactly_that_merchants_truth_and_nothing_else(
     shown = wait_until(lambda: (s := tab.evaluate(SHOWN))["net_cents"] == truth["net_cents"] and s, 30,
                        message="the merchant's net sales on the page")
     assert shown["orders"] == truth["orders"]
+    # Its orders span 30 s, all within the per-second chart's 15 minutes: the seconds add up to its day.
+    wait_until(lambda: tab.evaluate(SHOWN)["seconds_cents"] == truth["net_cents"], 10,
+               message="the merchant's per-second chart")
     assert shown["merchants"] == ["m00002"] and shown["products"] == ["m00002-sku"]
     assert shown["label"] == "Net sales · Shop 2"
     # Last year's same weekday, from its own orders of that day through the minute compared at.

@@ -40,6 +40,7 @@ def _truth(events: list[dict[str, Any]], merchant: str) -> dict[str, Any]:
     seen: set[str] = set()
     totals = [0, 0, 0]
     minutes: dict[int, list[int]] = {}
+    seconds: dict[int, list[int]] = {}  # the events span six minutes: every second is within the horizon
     channels: dict[str, list[int]] = {}
     countries: dict[str, list[int]] = {}
     products: dict[str, list[int]] = {}
@@ -52,6 +53,7 @@ def _truth(events: list[dict[str, Any]], merchant: str) -> dict[str, Any]:
         cents = usd_cents(event["total_minor"], event["currency"])
         refund = event["type"] == "order_refunded"
         cells = [totals, minutes.setdefault(event["occurred_at"] // 60_000 * 60_000, [0, 0, 0]),
+                 seconds.setdefault(event["occurred_at"] // 1_000 * 1_000, [0, 0, 0]),
                  channels.setdefault(event["channel"], [0, 0, 0]),
                  countries.setdefault(event["country"], [0, 0, 0])]
         for cell in cells:
@@ -70,6 +72,7 @@ def _truth(events: list[dict[str, Any]], merchant: str) -> dict[str, Any]:
         "totals": {"orders": totals[0], "gross_cents": totals[1], "refunds_cents": totals[2],
                    "net_cents": totals[1] - totals[2]},
         "minutes": {m: v for m, v in sorted(minutes.items())},
+        "seconds": {s: v for s, v in sorted(seconds.items())},
         "channels": {k: [v[0], v[1] - v[2]] for k, v in channels.items()},
         "countries": {k: [v[0], v[1] - v[2]] for k, v in countries.items()},
         "top_products": [[sku, qty, net] for sku, (qty, net) in best],
@@ -83,10 +86,15 @@ def _shown(view: SalesView, merchant: str) -> dict[str, Any]:
         "totals": totals,
         "minutes": {m["start_ms"]: [m["orders"], m["gross_cents"], m["refunds_cents"]]
                     for m in day["minutes"]},
+        "seconds": _cells(day["seconds"]),
         "channels": {c["channel"]: [c["orders"], c["net_cents"]] for c in day["channels"]},
         "countries": {c["country"]: [c["orders"], c["net_cents"]] for c in day["countries"]},
         "top_products": [[p["sku"], p["qty"], p["net_cents"]] for p in day["top_products"]],
     }
+
+
+def _cells(buckets: list[dict[str, Any]]) -> dict[int, list[int]]:
+    return {b["start_ms"]: [b["orders"], b["gross_cents"], b["refunds_cents"]] for b in buckets}
 
 
 def _publish(state: PartitionState, view: SalesView, budget: int) -> None:
@@ -96,20 +104,16 @@ def _publish(state: PartitionState, view: SalesView, budget: int) -> None:
             assert view.accept(Checkpoint.decode(part))
 
 
-@given(st.lists(_events, max_size=40), st.lists(st.integers(0, 40), max_size=5), st.integers(0, 40),
-       st.sampled_from([600, 512 * 1024]))
-@settings(max_examples=120, deadline=None)
-def test_a_merchants_view_is_its_truth(events: list[dict[str, Any]], cuts: list[int], handover: int,
-                                        budget: int) -> None:
-    events = events + events[: len(events) // 3]  # some delivered twice
-    raws = [orjson.dumps(e) for e in events]
+def _counted(raws: list[bytes], cuts: list[int], handover: int, budget: int
+             ) -> tuple[SalesView, SalesView | None]:
+    """The records counted in ranges cut at `cuts`, read live; and from `handover` on also by a worker and
+    a reader that start from the snapshot taken there (the merchants' details are its rows), if any."""
     state = PartitionState(0, Rules())
     live = SalesView()
     successor: tuple[PartitionState, SalesView] | None = None
     bounds = sorted({0, *[min(c, len(raws)) for c in cuts], min(handover, len(raws)), len(raws)})
     for start, end in itertools.pairwise(bounds):
         if start == min(handover, len(raws)) and successor is None and state.end is not None:
-            # A worker and a reader that start from the snapshot: the merchants' details are its rows.
             taken = snapshot_of(state)
             reader = SalesView()
             reader.load(taken)
@@ -121,11 +125,22 @@ def test_a_merchants_view_is_its_truth(events: list[dict[str, Any]], cuts: list[
         _publish(state, live, budget)
         if successor is not None:
             _publish(*successor, budget)
+    return live, None if successor is None else successor[1]
+
+
+@given(st.lists(_events, max_size=40), st.lists(st.integers(0, 40), max_size=5), st.integers(0, 40),
+       st.sampled_from([600, 512 * 1024]))
+@settings(max_examples=120, deadline=None)
+def test_a_merchants_view_is_its_truth(events: list[dict[str, Any]], cuts: list[int], handover: int,
+                                        budget: int) -> None:
+    events = events + events[: len(events) // 3]  # some delivered twice
+    raws = [orjson.dumps(e) for e in events]
+    live, restarted = _counted(raws, cuts, handover, budget)
     for merchant in MERCHANTS:
         truth = _truth(events, merchant)
         assert _shown(live, merchant) == truth
-        if successor is not None:
-            assert _shown(successor[1], merchant) == truth
+        if restarted is not None:
+            assert _shown(restarted, merchant) == truth
 
 
 def test_a_merchant_that_sold_nothing_shows_zero() -> None:
@@ -184,3 +199,52 @@ def test_a_checkpoint_of_many_merchants_fits_the_part_budget_and_folds_whole() -
         day = view.merchant_snapshot(DAY, f"m{n:04d}")
         assert day["totals"]["orders"] == 20 and len(day["minutes"]) == 20
         assert day["totals"]["gross_cents"] == 20 * (100 + n)
+
+
+_spread = st.builds(  # an hour of orders, in any order: many seconds fall out of the 15-minute horizon
+    lambda merchant, ms, refund: order_event(
+        merchant_id=merchant, occurred_at=NOON + ms, total_minor=100 + ms % 7,
+        type="order_refunded" if refund else "order_placed"),
+    st.sampled_from(MERCHANTS), st.integers(0, 3_600_000), st.booleans())
+
+
+@given(st.lists(_spread, max_size=60), st.lists(st.integers(0, 60), max_size=6), st.integers(0, 60))
+@settings(max_examples=120, deadline=None)
+def test_a_merchants_seconds_sum_with_the_others_to_the_days_own(
+        events: list[dict[str, Any]], cuts: list[int], handover: int) -> None:
+    # Which orders count in a second depends on the watermark when they come (the horizon): whatever it
+    # decided for the day, each second's merchants add up to it, live and after a restart from a snapshot.
+    live, restarted = _counted([orjson.dumps(e) for e in events], cuts, handover, 600)
+    views = [live] if restarted is None else [live, restarted]
+    for view in views:
+        day = _cells(view.snapshot(DAY)["seconds"])
+        summed: dict[int, list[int]] = {}
+        for merchant in MERCHANTS:
+            for second, cell in _cells(view.merchant_snapshot(DAY, merchant)["seconds"]).items():
+                total = summed.setdefault(second, [0, 0, 0])
+                summed[second] = [a + b for a, b in zip(total, cell, strict=True)]
+        assert summed == {s: cell for s, cell in day.items() if cell != [0, 0, 0]}
+        newest = max((e["occurred_at"] for e in events), default=0)
+        assert all(second >= newest - 900_000 - 1_000 for second in summed)  # nothing past the horizon
+    if restarted is not None:
+        assert [_cells(restarted.merchant_snapshot(DAY, m)["seconds"]) for m in MERCHANTS] == \
+            [_cells(live.merchant_snapshot(DAY, m)["seconds"]) for m in MERCHANTS]
+
+
+def test_a_closed_day_keeps_its_merchants_minutes_but_not_their_seconds() -> None:
+    state, view = PartitionState(0, Rules()), SalesView()
+    events = [order_event(merchant_id="m1", occurred_at=NOON + i * 1_000) for i in range(3)]
+    events.append(order_event(merchant_id="m2", occurred_at=NOON + 2 * 86_400_000))  # closes the day
+    for offset, event in enumerate(events[:3]):
+        state.apply(offset, orjson.dumps(event), NOW)
+    _publish(state, view, 512 * 1024)
+    assert len(view.merchant_snapshot(DAY, "m1")["seconds"]) == 3  # open: its seconds shown
+    state.apply(3, orjson.dumps(events[3]), NOON + 2 * 86_400_000)
+    _publish(state, view, 512 * 1024)
+    assert view.close_days(1) == [DAY]
+    closed = view.merchant_snapshot(DAY, "m1")
+    assert closed["seconds"] == [] and closed["totals"]["orders"] == 3 and len(closed["minutes"]) == 1
+    _, tables = state.snapshot(taken_ms=1, aggregates_from=0)
+    rows = [orjson.loads(value) for key, value in tables
+            if value is not None and orjson.loads(key)[1:3] == ["mm", DAY]]
+    assert rows and all("s" not in row for row in rows)  # the state topic keeps no seconds of a closed day

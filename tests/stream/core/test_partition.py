@@ -228,10 +228,10 @@ def test_an_error_while_counting_is_a_poison_record_and_a_recount_passes_it_over
     log = encoded(*(order_event(merchant_id=f"m{i}", occurred_at=NOON + i) for i in range(4)))
     real_add = daysales.DaySales.add
 
-    def broken(self: daysales.DaySales, order: Any, refund: bool) -> None:
+    def broken(self: daysales.DaySales, order: Any, refund: bool, second: int = -1) -> None:
         if order.merchant_id == "m2":
             raise ZeroDivisionError("a bug in counting")
-        real_add(self, order, refund)
+        real_add(self, order, refund, second)
 
     monkeypatch.setattr(daysales.DaySales, "add", broken)
     state = fresh()
