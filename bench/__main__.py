@@ -18,7 +18,8 @@ from bench.report import Figure, Note, machine, markdown, write
 from broker import Broker, free_port
 
 # Each stage module has `run(bootstrap: str, quick: bool) -> list[Figure]`; added as the issues land.
-STAGES = ["broker", "produce", "process", "fanout", "replay", "freshness", "memory", "history", "failover"]
+STAGES = ["broker", "produce", "process", "merchants", "fanout", "replay", "freshness", "memory", "history",
+          "failover"]
 
 
 class _Parser(argparse.ArgumentParser):
