@@ -20,6 +20,7 @@ from bench.process import _pool
 from bench.report import Figure
 from stream.core.merchantday import MerchantDay
 from stream.core.partition import PartitionState
+from stream.core.record import Record
 from stream.core.rules import Rules
 
 FULL_ORDERS = 1_000_000
@@ -30,35 +31,14 @@ ROUNDS = 3
 ALLOWED_LOSS = 0.10  # issue 23: the merchants' aggregates may cost at most 10% of the catch-up
 
 
-class _Record:
-    """A consumed record as the core reads it."""
-
-    __slots__ = ("_offset", "_stamp", "_value")
-
-    def __init__(self, offset: int, value: bytes, stamp: int) -> None:
-        self._offset, self._value, self._stamp = offset, value, stamp
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, self._stamp
-
-    def partition(self) -> int:
-        return 0
-
-
-def records(orders: int) -> list[_Record]:
+def records(orders: int) -> list[Record]:
     pool = _pool(5_000)
     first = (int(time.time() * 1000) - 86_400_000) // 86_400_000 * 86_400_000 + 3_600_000  # yesterday 01:00
     out = []
     for i in range(orders):
         at = first + i * 1000 // RATE
         event = {**pool[i % len(pool)], "event_id": f"e{i}", "order_id": f"o{i}", "occurred_at": at}
-        out.append(_Record(i, orjson.dumps(event), at))
+        out.append(Record(i, orjson.dumps(event), at))
     return out
 
 
@@ -73,7 +53,7 @@ def without_details() -> Iterator[None]:
         MerchantDay.add = add  # type: ignore[method-assign]
 
 
-def count(batch: list[_Record], now_ms: int) -> float:
+def count(batch: list[Record], now_ms: int) -> float:
     """Orders a second through the core: apply, and a checkpoint with its parts every CHECKPOINT_EVERY."""
     state = PartitionState(0, Rules())
     started = time.perf_counter()

@@ -68,15 +68,13 @@ class DaySales:
                  "_top_m_sent", "_top_p_sent", "_totals_sent", "channels", "closed_end", "countries",
                  "customers", "dead", "details", "dirty_merchants", "explained", "first", "head_dirty",
                  "last", "late", "merchants", "minutes", "products", "rerouted", "seconds",
-                 "seconds_from", "shrank_merchants", "shrank_products", "tally_changed", "top_merchants",
-                 "top_products", "totals", "touched_explained", "touched_merchants", "touched_minutes",
-                 "touched_seconds")
+                 "shrank_merchants", "shrank_products", "tally_changed", "top_merchants", "top_products",
+                 "totals", "touched_explained", "touched_merchants", "touched_minutes", "touched_seconds")
 
     def __init__(self) -> None:
         self.totals = Totals()
         self.minutes: dict[int, Totals] = {}
         self.seconds: dict[int, Totals] = {}
-        self.seconds_from = 0  # the oldest second kept, as the last checkpoint found the horizon
         self.countries: dict[str, Totals] = {}
         self.channels: dict[str, Totals] = {}
         self.merchants: dict[str, list[Any]] = {}
@@ -192,9 +190,11 @@ class DaySales:
     def product(self, key: Product) -> list[Any]:
         return self.products[key[0]][key[1]]
 
-    def changes(self, now_ms: int, sketch_every_ms: int, closing: bool = False) -> dict[str, Any]:
+    def changes(self, now_ms: int, sketch_every_ms: int, seconds_from: int, closing: bool = False
+                ) -> dict[str, Any]:
         """The checkpoint entry for this day: what changed since the last call, as absolute values. The
-        sketch goes along when it changed and `sketch_every_ms` passed, or when the day is closing."""
+        sketch goes along when it changed and `sketch_every_ms` passed, or when the day is closing.
+        `seconds_from`: the oldest second the day keeps (its merchants' seconds are pruned to it)."""
         totals = self.totals.to_list()
         doc: dict[str, Any] = {"t": totals}
         if self.touched_minutes:
@@ -227,7 +227,7 @@ class DaySales:
             self._sketch_orders = self.totals.orders
         if self.tally_changed:
             doc["x"], doc["late"], doc["rr"] = dict(self.dead), self.late, self.rerouted
-        details = {m: self.details[m].changes(self.merchants[m], self.products[m], self.seconds_from)
+        details = {m: self.details[m].changes(self.merchants[m], self.products[m], seconds_from)
                    for m in self.touched_merchants if self.details[m].touched}
         if details:
             doc["mm"] = details
@@ -348,8 +348,6 @@ class DaySales:
         self.touched_merchants.update(self.top_merchants)
 
     def forget_seconds_before(self, oldest: int) -> None:
-        """The horizon moved to `oldest`: the day's seconds before it go (its merchants' go in time)."""
-        self.seconds_from = oldest
         if self.seconds and min(self.seconds) < oldest:
             self.seconds = {s: t for s, t in self.seconds.items() if s >= oldest}
 

@@ -20,7 +20,7 @@ closes, so a merchant holds at most the horizon plus a minute of seconds, and a 
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from typing import Any, TypeVar
 
 from stream.core.eventtime import MINUTE_MS
 from stream.core.order import Order
@@ -29,6 +29,8 @@ from stream.core.totals import Totals
 TOP = 10
 SECONDS_SLACK_MS = 60_000  # seconds past the horizon are pruned once they are this far past it
 Doc = dict[str, Any]
+_Second = TypeVar("_Second", int, str)  # a second's key: the worker's int, a document's str
+_Cell = TypeVar("_Cell")
 EMPTY: Doc = {"r": ["", 0, 0, 0], "m": {}, "ch": {}, "co": {}, "tp": []}  # a merchant that sold nothing
 
 
@@ -106,7 +108,7 @@ class MerchantDay:
     def restore(cls, doc: Doc) -> MerchantDay:
         day = cls()
         day.minutes = {int(m): Totals.from_list(v) for m, v in doc["m"].items()}
-        day.seconds = {int(s): Totals.from_list(v) for s, v in sorted(doc.get("s", {}).items(), key=_second)}
+        day.seconds = dict(sorted((int(s), Totals.from_list(v)) for s, v in doc.get("s", {}).items()))
         day.channels = {k: Totals.from_list(v) for k, v in doc["ch"].items()}
         day.countries = {k: Totals.from_list(v) for k, v in doc["co"].items()}
         return day
@@ -139,15 +141,15 @@ def fold(held: Doc | None, doc: Doc) -> Doc:
         seconds = held.setdefault("s", {})
         seconds.update(doc["s"])
         held["sf"] = doc["sf"]
-        if int(next(iter(seconds))) < doc["sf"] - SECONDS_SLACK_MS:
-            held["s"] = {s: v for s, v in seconds.items() if int(s) >= doc["sf"]}
+        held["s"] = _pruned(seconds, doc["sf"])
     return held
 
 
-def _pruned(seconds: dict[int, Totals], oldest: int) -> dict[int, Totals]:
-    # Amortized: the first second (mostly the oldest) a minute past `oldest` sets off one pass over all.
-    if seconds and next(iter(seconds)) < oldest - SECONDS_SLACK_MS:
-        return {s: t for s, t in seconds.items() if s >= oldest}
+def _pruned(seconds: dict[_Second, _Cell], oldest: int) -> dict[_Second, _Cell]:
+    """The seconds from `oldest` on (the worker's by int, a reader's by str). Amortized: the first second
+    (mostly the oldest) a minute past `oldest` sets off one pass over all."""
+    if seconds and int(next(iter(seconds))) < oldest - SECONDS_SLACK_MS:
+        return {s: t for s, t in seconds.items() if int(s) >= oldest}
     return seconds
 
 
@@ -158,7 +160,3 @@ def _rows(table: dict[str, Totals]) -> dict[str, list[int]]:
 def _new(table: dict[Any, Totals], key: Any) -> Totals:
     totals = table[key] = Totals()
     return totals
-
-
-def _second(item: tuple[str, Any]) -> int:
-    return int(item[0])

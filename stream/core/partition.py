@@ -299,12 +299,12 @@ class PartitionState:
         start = self.end if self._start is None else self._start
         now = self._range_now if self._range_now is not None else written_ms
         closing = self._closing()
-        horizon = self.rules.seconds_horizon_ms
         docs = {}
         for name, sales in self.days.items():
-            sales.forget_seconds_before(min(self.watermark, parse_day(name)[1]) - horizon)
+            oldest = self._seconds_from(name)
+            sales.forget_seconds_before(oldest)
             if sales.pending or name in closing:
-                docs[name] = sales.changes(now, self.rules.sketch_every_ms, closing=name in closing)
+                docs[name] = sales.changes(now, self.rules.sketch_every_ms, oldest, closing=name in closing)
         record = Checkpoint(self.partition, start, self.end, now, self.watermark, written_ms, docs,
                             closed=closing, skip=self._skipped, follow=self._follow,
                             held_watermark=self.published_watermark)
@@ -315,11 +315,16 @@ class PartitionState:
             merchants, products = sales.rows(set(sales.merchants))
             self._closed_rows += [snap.merchant_key(self.partition, name, m) for m, _ in merchants]
             self._closed_rows += [snap.product_key(self.partition, name, k) for k, _ in products]
-            self._closed_details += _details(self.partition, name, sales, set(sales.merchants), closed=True)
+            self._closed_details += _details(self.partition, name, sales, set(sales.merchants), None)
         self._start = self._range_now = self._follow = None
         self._skipped = []
         self.pending = 0
         return record
+
+    def _seconds_from(self, name: str) -> int:
+        """The oldest second day `name` keeps: the horizon back from the watermark, or from the day's end
+        once it is over (a past day keeps its last seconds)."""
+        return min(self.watermark, parse_day(name)[1]) - self.rules.seconds_horizon_ms
 
     def _closing(self) -> list[str]:
         """The days the watermark has closed; each keeps, for its day index, the end of the range in which
@@ -350,7 +355,7 @@ class PartitionState:
             merchants, products = sales.rows(sales.dirty_merchants)
             tables += [(snap.merchant_key(p, name, m), orjson.dumps(row)) for m, row in merchants]
             tables += [(snap.product_key(p, name, k), orjson.dumps(row)) for k, row in products]
-            tables += _details(p, name, sales, sales.dirty_merchants)
+            tables += _details(p, name, sales, sales.dirty_merchants, self._seconds_from(name))
             sales.dirty_merchants.clear()
         tables += self._closed_details
         tables += [(snap.piece_key(p, piece.number), piece.encode()) for piece in new_pieces]
@@ -414,9 +419,9 @@ def _stamp(record: Any) -> int:
     return int(ts) if kind else -1
 
 
-def _details(partition: int, name: str, sales: DaySales, merchants: set[str], closed: bool = False
+def _details(partition: int, name: str, sales: DaySales, merchants: set[str], seconds_from: int | None
              ) -> Snapshot:
-    seconds_from = None if closed else sales.seconds_from  # a closed day keeps its merchants' minutes only
+    """The merchants' whole details; `seconds_from` None for a closed day: its merchants' minutes only."""
     return [(snap.detail_key(partition, name, m),
              orjson.dumps(sales.details[m].whole(sales.merchants[m], sales.products[m], seconds_from)))
             for m in merchants]
