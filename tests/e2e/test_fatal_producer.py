@@ -52,8 +52,8 @@ def test_a_zombie_woken_after_its_successor_took_over_stays_a_member_and_counts_
         wait_until(lambda: ALL in processes.log("stream-b")[b_log:], 60,
                    message="the second worker to take every partition over")
     finally:
+        a_log = len(processes.log("stream"))  # before it wakes: its refusal may be logged at once
         os.kill(a.pid, signal.SIGCONT)  # it wakes up believing it still owns its partitions, and writes
-    a_log = len(processes.log("stream"))
     wait_until(lambda: "fenced by a newer instance" in processes.log("stream")[a_log:], 30,
                message="the woken worker to be refused by Kafka")
     wait_until(lambda: counting(processes, "stream", a_log) and members(bootstrap, group) == 2, 60,
